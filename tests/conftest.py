@@ -1,0 +1,41 @@
+"Shared fixtures: offline environment, and a helper that runs the `naruto` CLI in a subprocess."
+import json, os, subprocess, sys
+from pathlib import Path
+
+import pytest
+
+OFFLINE = dict(HF_HUB_OFFLINE='1', HF_DATASETS_OFFLINE='1', WANDB_MODE='disabled', TOKENIZERS_PARALLELISM='false')
+os.environ.update(OFFLINE)
+
+
+def naruto(*args, env=None, timeout=600, check=False):
+    "Run `python -m naruto_core ARGS` in a subprocess; returns the CompletedProcess (text mode)."
+    e = {**os.environ, **OFFLINE, **(env or {})}
+    r = subprocess.run([sys.executable, '-m', 'naruto_core', *map(str, args)], capture_output=True, text=True,
+                       env=e, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"naruto {' '.join(map(str, args))} failed ({r.returncode}):\n{r.stderr[-3000:]}")
+    return r
+
+
+def one_line_error(r):
+    "Assert a user error: non-zero exit, one line on stderr naming the problem, no traceback."
+    assert r.returncode != 0, r.stdout
+    lines = [l for l in r.stderr.strip().splitlines() if not l.startswith('warning:')]
+    assert 'Traceback' not in r.stderr, r.stderr
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def metrics(run):
+    p = Path(run) / 'metrics.jsonl'
+    return [json.loads(l) for l in p.read_text().splitlines()] if p.exists() else []
+
+
+@pytest.fixture(scope='session')
+def vq_run(tmp_path_factory):
+    "A tiny trained VQ-VAE run with cached codes, shared by the tests that need one."
+    out = tmp_path_factory.mktemp('vq') / 'run'
+    naruto('train-vqvae', '--preset', 'tiny', '--out', out, check=True)
+    naruto('encode', '--vqvae', out, check=True)
+    return out
