@@ -1,0 +1,124 @@
+"Stage 2 from the command line: every generator trains, generates and is scored; odd prompts; exact resume across 2A->2B."
+import hashlib, json, os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from safetensors.torch import load_file
+
+from conftest import metrics, naruto, one_line_error
+
+
+def _sha(p): return hashlib.sha256(Path(p).read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope='module')
+def runs(vq_run, tmp_path_factory):
+    "Tiny runs of all four generators on the same VQ-VAE; checks that the VQ-VAE stays frozen."
+    root = tmp_path_factory.mktemp('gen')
+    before = _sha(vq_run / 'checkpoint' / 'model.safetensors'), _sha(vq_run / 'codes' / 'train.safetensors')
+    out = {}
+    for m in ('lstm', 'gpt', 'cftn', 'cftn2'):
+        out[m] = root / m
+        naruto('train', '--model', m, '--vqvae', vq_run, '--preset', 'tiny', '--out', out[m], check=True)
+    after = _sha(vq_run / 'checkpoint' / 'model.safetensors'), _sha(vq_run / 'codes' / 'train.safetensors')
+    assert before == after, "training generators must not change the frozen VQ-VAE or its codes"
+    return out
+
+
+@pytest.mark.parametrize('model,mode', [('lstm', 'ar'), ('gpt', 'ar'), ('cftn', 'iterative'), ('cftn', 'oneshot'),
+                                        ('cftn2', 'oneshot'), ('cftn2', 'iterative')])
+def test_generate_every_model(runs, tmp_path, model, mode):
+    png = tmp_path / 'g.png'
+    r = naruto('generate', '--ckpt', runs[model], '--prompt', 'a large red circle in the center on a white background',
+               '--mode', mode, '--steps', 4, '--num_samples', 3, '--out', png, check=True)
+    assert json.loads(r.stdout)['num_samples'] == 3
+    im = Image.open(png); assert im.size[0] > im.size[1] > 0    # one row of three 16 px images
+
+
+def test_generator_records_its_vqvae(runs, vq_run):
+    meta = json.loads((runs['cftn2'] / 'generator.json').read_text())
+    assert meta['vqvae']['fingerprint'] == _sha(vq_run / 'checkpoint' / 'model.safetensors')[:16]
+    assert (runs['cftn2'] / 'tokenizer').is_dir() and (runs['cftn2'] / 'vqvae' / 'model.safetensors').exists()
+    assert (runs['cftn2'] / 'stage2A' / 'model.safetensors').exists()
+
+
+def test_eval_generator_json(runs, tmp_path):
+    out = tmp_path / 'e.json'
+    r = naruto('eval', '--ckpt', runs['cftn2'], '--mode', 'oneshot', '--num_prompts', 20, '--out', out, check=True)
+    res = json.loads(r.stdout)
+    assert res == json.loads(out.read_text())
+    for k in ('prompt_accuracy', 'per_attribute', 'heldout_prompt_accuracy', 'seen_prompt_accuracy',
+              'caption_accuracy', 'seconds_per_image'):
+        assert k in res, k
+    assert 0 <= res['prompt_accuracy'] <= 1 and res['seconds_per_image'] > 0
+    assert set(res['per_attribute']) >= {'kind', 'colour', 'size', 'position', 'background'}
+    r = naruto('eval', '--ckpt', runs['gpt'], '--num_prompts', 10, check=True)
+    assert json.loads(r.stdout)['mode'] == 'ar'
+
+
+def test_eval_prompts_file_reports_unparsable(runs, tmp_path):
+    f = tmp_path / 'prompts.txt'
+    f.write_text('a large red circle in the center on a white background\na purple banana in the sky\n')
+    res = json.loads(naruto('eval', '--ckpt', runs['cftn'], '--prompts', f, '--steps', 2, check=True).stdout)
+    assert res['n_prompts'] == 1 and res['unparsable_prompts'][0]['prompt'] == 'a purple banana in the sky'
+    f.write_text('nothing the grammar knows\n')
+    assert 'grammar' in one_line_error(naruto('eval', '--ckpt', runs['cftn'], '--prompts', f))
+
+
+ODD_PROMPTS = ['', '   \t ', 'x' * 10_000, '🐸🍥🔥', '木ノ葉隠れの里のナルト', 'ctrl\x01\x07\x1bchars',
+               '<script>alert(1)</script> **bold** [link](http://x)', '$(rm -rf /); `ls` | cat ../../etc/passwd > out.png',
+               '../../../../tmp/evil']
+
+
+@pytest.mark.parametrize('prompt', ODD_PROMPTS, ids=range(len(ODD_PROMPTS)))
+def test_odd_prompts_generate_or_one_line(runs, tmp_path, prompt):
+    png = tmp_path / 'odd.png'
+    r = naruto('generate', '--ckpt', runs['cftn2'], '--prompt', prompt, '--mode', 'oneshot', '--num_samples', 1, '--out', png)
+    if r.returncode == 0: assert Image.open(png).size[0] > 0
+    else: one_line_error(r)
+    assert 'Traceback' not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['odd.png']   # the prompt never names a file
+
+
+def test_caption(runs, tmp_path):
+    img = tmp_path / 'x.png'
+    from naruto_core.data import parse_caption, render
+    render(parse_caption('a large red circle in the center on a white background'), 16).save(img)
+    r = naruto('caption', '--ckpt', runs['cftn2'], '--image', img, check=True)
+    assert len(r.stdout.strip().splitlines()) == 1          # one caption line (a tiny model's may be short)
+    fake = tmp_path / 'fake.png'; fake.write_text('not an image')
+    assert 'fake.png' in one_line_error(naruto('caption', '--ckpt', runs['cftn2'], '--image', fake))
+    assert 'cftn2' in one_line_error(naruto('caption', '--ckpt', runs['gpt'], '--image', img))
+
+
+@pytest.mark.parametrize('args,needle', [
+    (['--mode', 'ar'], 'ar'), (['--steps', '0'], 'steps'), (['--num_samples', '0'], 'num_samples'),
+    (['--out', 'picture.jpg'], '.png'), (['--temperature', '-1'], 'temperature')])
+def test_generate_bad_flags(runs, args, needle):
+    line = one_line_error(naruto('generate', '--ckpt', runs['cftn2'], '--prompt', 'a red circle', *args))
+    assert needle in line
+
+
+def test_wrong_model_on_existing_run(runs, vq_run):
+    line = one_line_error(naruto('train', '--model', 'gpt', '--vqvae', vq_run, '--preset', 'tiny', '--out', runs['cftn2']))
+    assert 'cftn2' in line
+
+
+def test_train_without_codes_or_vqvae(tmp_path):
+    assert 'no/such' in one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', tmp_path / 'no/such', '--out', tmp_path / 'g'))
+
+
+def test_resume_across_stage_switch_is_exact(vq_run, tmp_path):
+    "Killed after the 2A->2B switch (step 10 at the tiny preset), the cftn2 run resumes to the same weights and curve."
+    ref, run = tmp_path / 'ref', tmp_path / 'killed'
+    args = ('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set', 'train_gen.ckpt_every=4')
+    naruto(*args, '--out', ref, check=True)
+    r = naruto(*args, '--out', run, env={'NARUTO_FAULT': 'step@14'})
+    assert r.returncode == -9, r.stderr
+    assert max(m['step'] for m in metrics(run)) < 20
+    naruto(*args, '--out', run, check=True)
+    a, b = load_file(ref / 'checkpoint' / 'model.safetensors'), load_file(run / 'checkpoint' / 'model.safetensors')
+    for k in a: assert (a[k] == b[k]).all(), k
+    assert [m.get('loss') for m in metrics(ref)] == [m.get('loss') for m in metrics(run)]
+    assert {m['stage'] for m in metrics(run) if 'stage' in m} == {2.0, 2.5}
