@@ -1,0 +1,87 @@
+"`naruto bench --preset tiny`: the JSON's structure (keys, types, positive figures, skipped peers marked), not speeds."
+import json, math, os
+
+from conftest import naruto
+
+GENERATORS = {'lstm': {'ar'}, 'gpt': {'ar'}, 'cftn': {'oneshot', 'iterative_12'}, 'cftn2': {'oneshot', 'iterative_12'}}
+PEERS = {'x_transformers_maskgit': ('train_step_ms', 'sample_ms_iterative_12', 'mfu', 'params'),
+         'x_transformers_ar_kv': ('sample_ms', 'params'), 'hf_gpt2_generate': ('sample_ms', 'params')}
+RATIOS = ('cftn_vs_x_transformers_maskgit_train_step_ms', 'cftn_vs_x_transformers_maskgit_sample_ms_iterative_12',
+          'gpt_vs_x_transformers_ar_kv_sample_ms', 'gpt_vs_hf_gpt2_generate_sample_ms')
+
+
+def positive(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+NOT_INSTALLED = {'skipped': "not installed: pip install -e '.[bench]'"}
+
+
+def skipped(v):
+    "A peer that is not installed; a peer that is installed but failed ('failed: ...') fails the test."
+    return v == NOT_INSTALLED
+
+
+def check_grid(gens, peers, ratios):
+    assert set(gens) == set(GENERATORS)
+    for name, modes in GENERATORS.items():
+        g = gens[name]
+        for k in ('params', 'train_step_ms', 'train_tokens_per_s', 'mfu', 'flops_per_step'): assert positive(g[k]), (name, k, g.get(k))
+        assert isinstance(g['params'], int)
+        assert set(g['sample_ms']) == modes, (name, g['sample_ms'])
+        assert all(positive(v) for v in g['sample_ms'].values()), (name, g['sample_ms'])
+    assert set(peers) == set(PEERS)
+    for name, keys in PEERS.items():
+        p = peers[name]
+        assert skipped(p) or all(positive(p[k]) for k in keys), (name, p)
+    for k in RATIOS: assert k in ratios, k
+    pairs = dict(zip(RATIOS, ('x_transformers_maskgit', 'x_transformers_maskgit', 'x_transformers_ar_kv', 'hf_gpt2_generate')))
+    for k, peer in pairs.items():     # a ratio is a number exactly when its peer was measured
+        assert (ratios[k] is None) if skipped(peers[peer]) else positive(ratios[k]), (k, ratios[k], peers[peer])
+
+
+def test_bench_tiny_json(tmp_path):
+    out = tmp_path / 'bench.json'
+    r = naruto('bench', '--preset', 'tiny', '--out', out, timeout=300, check=True)
+    res = json.loads(out.read_text())
+    assert json.loads(r.stdout) == res                      # stdout carries the same JSON
+    assert 'cftn' in r.stderr and 'MFU' in r.stderr          # the short table goes to stderr
+    assert res['preset'] == 'tiny' and isinstance(res['device'], str) and res['device']
+    assert isinstance(res['torch_threads'], int) and res['torch_threads'] >= 1
+    assert positive(res['matmul_gflops']) and isinstance(res['matmul_size'], int)
+    cfg = res['config']
+    for k in ('gen', 'codebook_size', 'text_len', 'image_tokens', 'vqvae', 'bench'): assert k in cfg, k
+    for k in ('dim', 'layers', 'heads'): assert positive(cfg['gen'][k])
+    v = res['vqvae']
+    assert set(v) == {'ours', 'vector_quantize_pytorch'}
+    for name, e in v.items():
+        if name != 'ours' and skipped(e): continue
+        assert positive(e['psnr']) and positive(e['step_ms']) and 0 < e['codebook_usage'] <= 1, (name, e)
+    check_grid(res['generators'], res['peers'], res['ratios'])
+    assert 'vqvae_vs_vector_quantize_pytorch_step_ms' in res['ratios']
+    assert isinstance(res['grids'], dict) and res['grids']          # the tiny preset has a second grid too
+    for n, g in res['grids'].items():
+        assert g['image_tokens'] == int(n) == g['grid'] ** 2
+        check_grid(g['generators'], g['peers'], g['ratios'])
+
+
+def test_bench_unknown_preset_is_one_line():
+    r = naruto('bench', '--preset', 'gigantic')
+    assert r.returncode == 2 and 'Traceback' not in r.stderr and 'gigantic' in r.stderr
+
+
+def test_missing_peers_are_skipped(tmp_path):
+    "With the peer libraries unimportable, their entries say so and their ratios are null; ours are still measured."
+    stubs = tmp_path / 'stubs'
+    for m in ('x_transformers', 'vector_quantize_pytorch'):
+        (stubs / m).mkdir(parents=True)
+        (stubs / m / '__init__.py').write_text(f"raise ImportError('{m} hidden by the test')\n")
+    r = naruto('bench', '--preset', 'tiny', env={'PYTHONPATH': os.pathsep.join(filter(None, [str(stubs), os.environ.get('PYTHONPATH')]))}, timeout=300, check=True)
+    res = json.loads(r.stdout)
+    msg = NOT_INSTALLED
+    assert res['vqvae']['vector_quantize_pytorch'] == msg
+    assert res['peers']['x_transformers_maskgit'] == msg and res['peers']['x_transformers_ar_kv'] == msg
+    assert res['ratios']['cftn_vs_x_transformers_maskgit_train_step_ms'] is None
+    assert res['ratios']['vqvae_vs_vector_quantize_pytorch_step_ms'] is None
+    check_grid(res['generators'], res['peers'], res['ratios'])
+    assert positive(res['vqvae']['ours']['psnr'])
