@@ -65,7 +65,8 @@ def train_vqvae(cfg: Config, out, use_wandb: bool = False, progress=None) -> VQV
     seed_everything(cfg.train_vq.seed)          # the same initial weights in every process
     model = VQVAE(cfg.vq)
     t = Trainer(model, vq_loss_fn, train, collate, cfg.train_vq, out, config=cfg, val_fn=vq_val_fn(val),
-                use_wandb=use_wandb, name=f'vqvae-{Path(out).name}', progress=progress)
+                use_wandb=use_wandb, name=f'vqvae-{Path(out).name}', progress=progress,
+                find_unused=False)              # under torchrun: every parameter gets a gradient at every step
     t.fit()
     return t.model
 

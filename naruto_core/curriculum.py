@@ -21,7 +21,7 @@ from .cftn import CFTN, cosine_schedule, masked_token_loss, random_mask
 from .codes import CodesDataset, cache_codes, codes_path, load_vqvae, vqvae_fingerprint
 from .config import Config, GenConfig, NarutoError, config_to_dict, load_config, read_config
 from .tokenizer import encode_text, load_tokenizer, null_text, save_tokenizer, train_tokenizer
-from .training import RunDir, Trainer, seed_everything, unwrap
+from .training import RunDir, Trainer, barrier, dist_info, seed_everything, unwrap
 
 # %% auto #0
 __all__ = ['GENERATORS', 'make_generator', 'stage_at', 'GeneratorLoss', 'TokenizedCodes', 'collate_pairs', 'token_space',
@@ -155,9 +155,9 @@ def _file_hash(path: Path) -> str: return hashlib.sha256(Path(path).read_bytes()
 def _tokenizer_hash(path: Path) -> str:
     return hashlib.sha256(b''.join(f.read_bytes() for f in sorted(Path(path).glob('*.json')))).hexdigest()[:16]
 
-def prepare_generator_run(cfg: Config, model_name: str, vqvae, out) -> dict:
+def prepare_generator_run(cfg: Config, model_name: str, vqvae, out, write: bool = True) -> dict:
     "Set up run `out` for a generator: VQ-VAE copy, tokenizer, generator.json; checks pairing when resuming."
-    run = RunDir(out).make()
+    run = RunDir(out).make() if write else RunDir(out)   # write=False: read what rank 0 set up (torchrun)
     vq_run = RunDir(vqvae)
     vq_model, vq_cfg = load_vqvae(vq_run.path)
     cfg.data, cfg.vq = vq_cfg.data, vq_cfg.vq            # the generator lives on the VQ-VAE's codes
@@ -171,6 +171,7 @@ def prepare_generator_run(cfg: Config, model_name: str, vqvae, out) -> dict:
             raise NarutoError(f"{run.path} was trained with VQ-VAE {meta['vqvae']['fingerprint']}, but {vq_run.path} "
                               f"holds {fp}: a generator only works with the codes it was trained on")
         return meta
+    if not write: raise NarutoError(f"{meta_f} is missing: the generator run was not set up")
     splits = ['train', 'val'] + (['heldout'] if cfg.data.spec == 'shapes' else [])
     cache_codes(vq_run.path, splits=splits)
     captions = CodesDataset(vq_run.path, 'train').captions
@@ -189,7 +190,10 @@ def prepare_generator_run(cfg: Config, model_name: str, vqvae, out) -> dict:
 
 def train_generator(cfg: Config, model_name: str, vqvae, out, use_wandb: bool = False, progress=None, extra_val=None) -> nn.Module:
     "Train (or resume) generator `model_name` on the cached codes of VQ-VAE run `vqvae` into run directory `out`."
-    meta = prepare_generator_run(cfg, model_name, vqvae, out)
+    rank, world = dist_info()                   # under torchrun: rank 0 caches codes and trains the tokenizer first
+    if rank == 0: meta = prepare_generator_run(cfg, model_name, vqvae, out)
+    barrier(world)
+    if rank != 0: meta = prepare_generator_run(cfg, model_name, vqvae, out, write=False)
     run = RunDir(out)
     tok = load_tokenizer(run.path/'tokenizer')
     space = TokenSpace(**meta['space'])

@@ -5,7 +5,7 @@
 # %% ../nbs/05_training.ipynb #24d1e49e
 from __future__ import annotations
 
-import fcntl, json, math, os, random, shutil, socket, sys, time, warnings
+import atexit, fcntl, json, math, os, random, shutil, socket, sys, time, warnings
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -21,13 +21,16 @@ from tqdm.auto import tqdm
 from .config import Config, NarutoError, TrainConfig, config_to_dict, default_device, save_config
 
 # %% auto #0
-__all__ = ['CheckpointError', 'RunDir', 'fault_point', 'save_checkpoint', 'load_state', 'load_weights', 'find_checkpoint',
-           'lr_at', 'make_optimizer', 'rng_state', 'set_rng_state', 'seed_everything', 'DataStream', 'dist_info',
-           'unwrap', 'to_device', 'init_wandb', 'Trainer']
+__all__ = ['CheckpointError', 'CheckpointMismatch', 'RunDir', 'fault_point', 'save_checkpoint', 'load_state', 'load_weights',
+           'find_checkpoint', 'lr_at', 'make_optimizer', 'rng_state', 'set_rng_state', 'seed_everything', 'DataStream',
+           'dist_info', 'local_batch_size', 'barrier', 'unwrap', 'to_device', 'init_wandb', 'Trainer']
 
 # %% ../nbs/05_training.ipynb #7832edd1
 class CheckpointError(NarutoError):
     "A checkpoint that is missing, truncated, corrupt or not ours."
+
+class CheckpointMismatch(CheckpointError):
+    "A sound checkpoint whose weights do not fit the model built from the current config."
 
 class RunDir:
     "The files of a run: config.yaml, metrics.jsonl, checkpoint/, best/, samples/."
@@ -105,7 +108,7 @@ def load_state(path) -> dict:
     if not f.exists(): raise CheckpointError(f"checkpoint {path} has no state.pt")
     try: return torch.load(f, map_location='cpu', weights_only=True)
     except Exception as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = str(e).strip().splitlines()[0].split('. ')[0][:160] if str(e).strip() else type(e).__name__
         if 'weights_only' in str(e) or 'Unsupported global' in str(e):
             raise CheckpointError(f"refusing to load {f}: it holds objects other than tensors and plain data (possibly code)")
         raise CheckpointError(f"checkpoint file {f} is truncated or corrupt: {msg}")
@@ -117,10 +120,13 @@ def load_weights(model: nn.Module, path, strict=True) -> nn.Module:
     try: missing, unexpected = load_model(model, str(f), strict=False, device='cpu')
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"checkpoint file {f} is truncated or corrupt: {str(e).splitlines()[0]}")
-    except RuntimeError as e:
-        raise CheckpointError(f"checkpoint {f} does not fit this model (different config?): {str(e).splitlines()[0][:200]}")
+    except RuntimeError as e:            # shapes differ: name the first tensor that does not fit
+        lines = [l.strip() for l in str(e).splitlines() if l.strip()] or [type(e).__name__]
+        raise CheckpointMismatch(f"checkpoint {f} does not fit this model (was the config changed, e.g. with --set on resume?): "
+                                 f"{next((l for l in lines if 'mismatch' in l), lines[0])[:240]}")
     if strict and (missing or unexpected):
-        raise CheckpointError(f"checkpoint {f} does not fit this model: missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}")
+        raise CheckpointMismatch(f"checkpoint {f} does not fit this model (was the config changed, e.g. with --set on resume?): "
+                                 f"missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}")
     return model
 
 def find_checkpoint(run: RunDir, model: nn.Module | None = None):
@@ -133,6 +139,7 @@ def find_checkpoint(run: RunDir, model: nn.Module | None = None):
             if model is not None: load_weights(model, p)
             if tried: warnings.warn(f"{'; '.join(tried)}; resuming from {p.name}/ (step {state.get('step')})")
             return p, state
+        except CheckpointMismatch: raise      # the older ones were made with the same config: no point trying them
         except CheckpointError as e: tried.append(str(e))
     if tried: raise CheckpointError(f"no loadable checkpoint in {run.path}: {'; '.join(tried)}")
     return None, None
@@ -193,12 +200,29 @@ class DataStream:
     def load_state_dict(self, d): self.epoch, self.pos = int(d['epoch']), int(d['pos'])
 
 # %% ../nbs/05_training.ipynb #5a7c284e
+def _leave_group():
+    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+
 def dist_info() -> tuple:
-    "(rank, world_size), initialising the process group under torchrun."
+    "(rank, world_size), joining the process group under torchrun (and leaving it at exit)."
     world = int(os.environ.get('WORLD_SIZE', 1))
     if world > 1 and not dist.is_initialized():
+        if not dist.is_available(): raise NarutoError("WORLD_SIZE > 1 but this build of torch has no torch.distributed")
+        if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
         dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
+        atexit.register(_leave_group)
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+def local_batch_size(batch_size: int, world: int, name: str = 'train_*.batch_size') -> int:
+    "Each process's share of a global batch of `batch_size`, which must split evenly over `world` processes."
+    if batch_size % world:
+        raise NarutoError(f"{name}={batch_size} is not divisible by the {world} processes of this run: "
+                          f"the global batch is split evenly, choose a multiple of {world}")
+    return batch_size // world
+
+def barrier(world: int):
+    "Wait for every process of the group (a no-op in a single process)."
+    if world > 1: dist.barrier()
 
 def unwrap(model: nn.Module) -> nn.Module:
     "The model inside a DistributedDataParallel wrapper (or the model itself)."
@@ -245,9 +269,12 @@ class Trainer:
                  extra_state=None,         # object with state_dict()/load_state_dict() saved with each checkpoint
                  on_checkpoint=None,       # called with (run, step) after each checkpoint
                  snapshots: dict | None = None,  # {step: folder}: also keep the checkpoint of that step in run/folder
-                 use_wandb: bool = False, name: str | None = None, progress: bool | None = None):
+                 use_wandb: bool = False, name: str | None = None, progress: bool | None = None,
+                 find_unused: bool = True):      # DDP: some parameters may get no gradient in a step
         self.rank, self.world = dist_info()
-        self.device = default_device()
+        section = next((k for k in ('train_vq', 'train_gen') if config is not None and getattr(config, k, None) is cfg), 'train_*')
+        local_batch_size(cfg.batch_size, self.world, f'{section}.batch_size')
+        self.device, self.find_unused = default_device(), find_unused
         self.cfg, self.config, self.loss_fn, self.val_fn, self.collate = cfg, config, loss_fn, val_fn, collate
         self.data, self.best_key, self.best_mode, self.extra_state = data, best_key, best_mode, extra_state
         self.on_checkpoint, self.use_wandb, self.name, self.progress = on_checkpoint, use_wandb, name, progress
@@ -263,8 +290,10 @@ class Trainer:
     def is_main(self): return self.rank == 0
 
     # -- state -------------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        st = dict(step=self.step, optimizer=self.opt.state_dict(), rng=rng_state(), data=self.stream.state_dict(),
+    def state_dict(self, rng=None) -> dict:
+        "The run's state; `rng` is every rank's RNG state under torchrun (default: this process's)."
+        st = dict(step=self.step, optimizer=self.opt.state_dict(), rng=rng if rng is not None else rng_state(),
+                  data=self.stream.state_dict(),
                   best=self.best, acc=self.acc, wandb_id=self.wandb_id, world=self.world,
                   config=config_to_dict(self.config) if self.config is not None else None)
         if self.extra_state is not None: st['extra'] = self.extra_state.state_dict()
@@ -274,8 +303,9 @@ class Trainer:
         self.step, self.best, self.acc, self.wandb_id = st['step'], st['best'], dict(st['acc']), st.get('wandb_id')
         self.opt.load_state_dict(st['optimizer'])
         self.stream.load_state_dict(st['data'])
-        if st.get('world', 1) == self.world: set_rng_state(st['rng'])
-        else: seed_everything(self.cfg.seed + self.step + self.rank)
+        rng = st['rng'] if isinstance(st['rng'], list) else [st['rng']]    # a list: one state per rank
+        if len(rng) == self.world: set_rng_state(rng[self.rank])
+        else: seed_everything(self.cfg.seed + self.step + self.rank)     # resumed with another number of processes
         if self.extra_state is not None and 'extra' in st: self.extra_state.load_state_dict(st['extra'])
 
     def resume(self) -> bool:
@@ -289,11 +319,17 @@ class Trainer:
             os.replace(tmp, self.run.metrics)
         return True
 
+    def write(self, path, keep_prev=None):
+        "Checkpoint to folder `path`: every rank hands in its RNG state, rank 0 writes, all wait until it is done."
+        rng = rng_state()
+        if self.world > 1:
+            rngs = [None] * self.world; dist.all_gather_object(rngs, rng); rng = rngs
+        if self.is_main: save_checkpoint(path, unwrap(self.model), self.state_dict(rng), keep_prev=keep_prev)
+        barrier(self.world)
+
     def save(self, best=False):
-        if not self.is_main: return
-        m, st = unwrap(self.model), self.state_dict()
-        save_checkpoint(self.run.best if best else self.run.ckpt, m, st, keep_prev=None if best else self.run.prev)
-        if self.on_checkpoint is not None and not best: self.on_checkpoint(self.run, self.step)
+        self.write(self.run.best if best else self.run.ckpt, keep_prev=None if best else self.run.prev)
+        if self.is_main and self.on_checkpoint is not None and not best: self.on_checkpoint(self.run, self.step)
 
     # -- logging -----------------------------------------------------------------------------------
     def log(self, metrics: dict):
@@ -327,14 +363,20 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------------
     def validate(self) -> dict:
-        if self.val_fn is None or not self.is_main: return {}
-        m = unwrap(self.model); was = m.training; m.eval()
-        with torch.no_grad(), self.amp: res = self.val_fn(m, self.step)
-        m.train(was)
-        self.log(res)
-        v = res.get(self.best_key)
-        if v is not None and (self.best is None or (v < self.best if self.best_mode == 'min' else v > self.best)):
-            self.best = float(v); self.save(best=True)
+        "Rank 0 validates while the others wait; a better `best_key` value writes best/."
+        if self.val_fn is None: return {}
+        res, better = {}, False
+        if self.is_main:
+            m = unwrap(self.model); was = m.training; m.eval()
+            with torch.no_grad(), self.amp: res = self.val_fn(m, self.step)
+            m.train(was)
+            self.log(res)
+            v = res.get(self.best_key)
+            better = v is not None and (self.best is None or (v < self.best if self.best_mode == 'min' else v > self.best))
+            if better: self.best = float(v)
+        if self.world > 1:                    # the others wait here for rank 0's verdict
+            box = [better, self.best]; dist.broadcast_object_list(box, 0); better, self.best = box
+        if better: self.save(best=True)
         return res
 
     def next_batch(self):
@@ -346,6 +388,7 @@ class Trainer:
         "Train to `cfg.max_steps`, resuming the run directory when it holds a checkpoint."
         cfg = self.cfg
         if self.is_main: self.run.make().lock()
+        barrier(self.world)                   # the run directory is set up (and ours) before anyone reads it
         try:
             resumed = self.resume()
             if not resumed:
@@ -358,7 +401,7 @@ class Trainer:
             if self.world > 1 and not isinstance(self.model, nn.parallel.DistributedDataParallel):
                 # some parameters get no gradient in some steps (CFTN v2's text head in stage 2B, for one)
                 self.model = nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == 'cuda' else None,
-                                                                 find_unused_parameters=True)
+                                                                 find_unused_parameters=self.find_unused)
             return self._loop(resumed)
         finally:
             if self.wb is not None: self.wb.finish(); self.wb = None
@@ -378,8 +421,11 @@ class Trainer:
             for g in self.opt.param_groups: g['lr'] = lr_at(self.step, cfg)
             batch = self.next_batch()
             with self.amp: loss, metrics = self.loss_fn(self.model, batch, self.step)
-            if not torch.isfinite(loss).all():
-                raise NarutoError(f"loss became {loss.item()} at step {self.step}; training stopped. "
+            mean_loss = loss.detach().float()
+            if self.world > 1:                # the loss of the global batch, the same on every rank
+                mean_loss = mean_loss.clone(); dist.all_reduce(mean_loss); mean_loss /= self.world
+            if not torch.isfinite(mean_loss).all():
+                raise NarutoError(f"loss became {mean_loss.item()} at step {self.step}; training stopped. "
                                   f"The last good checkpoint is kept in {self.run.ckpt} (lower the learning rate?)")
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -387,7 +433,7 @@ class Trainer:
             self.opt.step()
             self.step += 1
             fault_point('step', self.step)
-            self._accumulate({'loss': loss.item(), **metrics})
+            self._accumulate({**metrics, 'loss': mean_loss.item()})
             bar.update(1)
             if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                 dt = time.perf_counter() - t0; t0 = time.perf_counter()
@@ -395,7 +441,6 @@ class Trainer:
                 bar.set_postfix(loss=f"{last.get('loss', float('nan')):.4f}")
             if self.step % cfg.eval_every == 0 or self.step == cfg.max_steps: last.update(self.validate())
             if self.step % cfg.ckpt_every == 0 or self.step == cfg.max_steps: self.save()
-            if self.step in self.snapshots and self.is_main:
-                save_checkpoint(self.run.path/self.snapshots[self.step], unwrap(self.model), self.state_dict())
+            if self.step in self.snapshots: self.write(self.run.path/self.snapshots[self.step])
         bar.close()
         return last
