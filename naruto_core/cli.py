@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add('demo', 'the whole pipeline on the embedded shapes set: VQ-VAE, codes, CFTN v2 through 2A and 2B, samples and a report')
     _common(s, 'runs/demo', steps=False)
-    _flag(s, 'guidance', type=float, default=3.0, help='guidance scale of the guided iterative samples')
+    _flag(s, 'guidance', type=float, default=1.0, help='guidance scale of the guided iterative samples')
 
     s = add('train-vqvae', 'stage 1: train (or resume) the VQ-VAE tokenizer')
     _common(s, 'runs/vqvae')
@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(s, 'prompt', required=True)
     _flag(s, 'mode', choices=['oneshot', 'iterative', 'ar'], default=None, help='decoding (default: iterative, or ar for lstm/gpt)')
     _flag(s, 'steps', type=int, default=12); _flag(s, 'num_samples', type=int, default=4)
-    _flag(s, 'guidance', type=float, default=3.0); _flag(s, 'temperature', type=float, default=1.0)
+    _flag(s, 'guidance', type=float, default=1.0, help='classifier-free guidance weight w: l_c + w (l_c - l_u); 0 = off'); _flag(s, 'temperature', type=float, default=1.0)
     _flag(s, 'top_k', type=int, default=0); _flag(s, 'seed', type=int, default=0)
     _flag(s, 'out', default='samples.png', help='PNG file for the image grid')
 
@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = add('eval', 'measure a run: prompt accuracy for a generator, PSNR and codebook figures for a VQ-VAE (JSON)')
     _flag(s, 'ckpt', required=True); _flag(s, 'prompts', default=None, help='file of captions, one per line')
     _flag(s, 'mode', choices=['oneshot', 'iterative', 'ar'], default=None); _flag(s, 'steps', type=int, default=12)
-    _flag(s, 'guidance', type=float, default=3.0); _flag(s, 'temperature', type=float, default=1.0)
+    _flag(s, 'guidance', type=float, default=1.0, help='classifier-free guidance weight w: l_c + w (l_c - l_u); 0 = off'); _flag(s, 'temperature', type=float, default=1.0)
     _flag(s, 'num_prompts', type=int, default=200); _flag(s, 'seed', type=int, default=0)
     _flag(s, 'data', default=None, help='VQ-VAE: data spec to evaluate on (default: the run\'s validation split)')
     _flag(s, 'out', default=None, help='also write the JSON here')
