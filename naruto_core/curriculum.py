@@ -24,8 +24,8 @@ from .tokenizer import encode_text, load_tokenizer, null_text, save_tokenizer, t
 from .training import RunDir, Trainer, barrier, dist_info, seed_everything, unwrap
 
 # %% auto #0
-__all__ = ['GENERATORS', 'make_generator', 'stage_at', 'GeneratorLoss', 'TokenizedCodes', 'collate_pairs', 'token_space',
-           'generator_val_fn', 'prepare_generator_run', 'train_generator']
+__all__ = ['GENERATORS', 'make_generator', 'stage_at', 'null_like', 'GeneratorLoss', 'TokenizedCodes', 'collate_pairs',
+           'token_space', 'generator_val_fn', 'prepare_generator_run', 'train_generator']
 
 # %% ../nbs/10_curriculum.ipynb #0358efb5
 GENERATORS = dict(lstm=LSTMGenerator, gpt=GPT, cftn=CFTN, cftn2=BiHemisphericBrain)
@@ -42,20 +42,21 @@ def stage_at(cfg: GenConfig, step: int) -> str:
     return cfg.stage
 
 # %% ../nbs/10_curriculum.ipynb #45c0ba56
+def null_like(text: Tensor, sp: TokenSpace) -> Tensor:
+    "The unconditional caption [BOS] [NULL] [EOS] [PAD]..., shaped like `text` (training and guidance share it)."
+    out = torch.full_like(text, sp.pad_id)
+    out[:, 0], out[:, 1], out[:, 2] = sp.bos_id, sp.null_id, sp.eos_id
+    return out
+
 class GeneratorLoss:
     "The Trainer's loss for every generator: (model, (text, codes), step) -> (loss, metrics)."
     def __init__(self, cfg: GenConfig, space: TokenSpace, log_gates: bool = True):
         self.cfg, self.sp, self.log_gates = cfg, space, log_gates
 
-    def null(self, text: Tensor) -> Tensor:
-        "The unconditional caption, shaped like `text`."
-        out = torch.full_like(text, self.sp.pad_id)
-        out[:, 0], out[:, 1], out[:, 2] = self.sp.bos_id, self.sp.null_id, self.sp.eos_id
-        return out
-
     def drop_captions(self, text: Tensor, p: float) -> Tensor:
+        "Replace each caption by the null caption with probability `p`."
         keep = torch.rand(text.shape[0], device=text.device) >= p
-        return torch.where(keep[:, None], text, self.null(text))
+        return torch.where(keep[:, None], text, null_like(text, self.sp))
 
     def __call__(self, model, batch, step: int) -> tuple:
         text, codes = batch

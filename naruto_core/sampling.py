@@ -16,23 +16,16 @@ from torch import Tensor, nn
 from .blocks import TokenSpace
 from .cftn import cosine_schedule
 from .config import Config, NarutoError, read_config
-from .curriculum import make_generator
+from .curriculum import make_generator, null_like
 from .tokenizer import decode_text, encode_text, load_tokenizer
 from .training import CheckpointError, RunDir, load_weights
 from .vqvae import VQVAE
 
 # %% auto #0
-__all__ = ['null_like', 'guided', 'filter_logits', 'gumbel_like', 'sample_masked', 'sample_ar', 'sample_caption',
-           'GeneratorBundle', 'load_generator', 'default_mode', 'generate_tokens', 'decode_tokens', 'generate',
-           'caption_images']
+__all__ = ['guided', 'filter_logits', 'gumbel_like', 'sample_masked', 'sample_ar', 'sample_caption', 'GeneratorBundle',
+           'load_generator', 'default_mode', 'generate_tokens', 'decode_tokens', 'generate', 'caption_images']
 
 # %% ../nbs/11_sampling.ipynb #5a619c14
-def null_like(text: Tensor, sp: TokenSpace) -> Tensor:
-    "The unconditional caption [BOS] [NULL] [EOS] [PAD]..., shaped like `text`."
-    out = torch.full_like(text, sp.pad_id)
-    out[:, 0], out[:, 1], out[:, 2] = sp.bos_id, sp.null_id, sp.eos_id
-    return out
-
 def guided(fn, text: Tensor, null: Tensor | None, guidance: float, *args) -> Tensor:
     "Logits `fn(text, *args)` with classifier-free guidance of strength `guidance` (0 = off)."
     if not guidance: return fn(text, *args)
