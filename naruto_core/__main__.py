@@ -6,6 +6,7 @@
 __all__ = []
 
 # %% ../nbs/14a_main.ipynb #1c9083af
+#| eval: false
 import sys
 from .cli import main
 
