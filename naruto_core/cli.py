@@ -203,7 +203,7 @@ def cmd_demo(args):
     from naruto_core.sampling import load_generator
     b = load_generator(gen_dir)
     vq, _ = load_vqvae(vq_dir)
-    rep = dict(preset=cfg.preset, data=cfg.data.spec, device=str(b.device), iterative_steps=12, guidance=args.guidance if hasattr(args, 'guidance') else 3.0,
+    rep = dict(preset=cfg.preset, data=cfg.data.spec, device=str(b.device), iterative_steps=12, guidance=args.guidance,
                vqvae=evaluate_vqvae(vq, load_data(cfg.data, 'val')), generation={})
     g = rep['guidance']
     cb = load_generator(gen_dir, which='stage2A') if (gen_dir/'stage2A').exists() else b
