@@ -20,7 +20,7 @@ from .callosal import BiHemisphericBrain
 from .cftn import CFTN, cosine_schedule, masked_token_loss, random_mask
 from .codes import CodesDataset, cache_codes, codes_path, load_vqvae, vqvae_fingerprint
 from .config import Config, GenConfig, NarutoError, config_to_dict, load_config, read_config
-from .tokenizer import encode_text, load_tokenizer, null_text, save_tokenizer, train_tokenizer
+from .tokenizer import encode_text, load_tokenizer, save_tokenizer, train_tokenizer
 from .training import RunDir, Trainer, barrier, dist_info, seed_everything, unwrap
 
 # %% auto #0

@@ -15,14 +15,14 @@ from torch import Tensor, nn
 
 from .blocks import TokenSpace
 from .cftn import cosine_schedule
-from .config import Config, NarutoError, read_config
+from .config import Config, NarutoError, default_device, read_config
 from .curriculum import make_generator, null_like
 from .tokenizer import decode_text, encode_text, load_tokenizer
 from .training import CheckpointError, RunDir, load_weights
 from .vqvae import VQVAE
 
 # %% auto #0
-__all__ = ['guided', 'filter_logits', 'gumbel_like', 'sample_masked', 'sample_ar', 'sample_caption', 'GeneratorBundle',
+__all__ = ['guided', 'filter_logits', 'gumbel_like', 'remask', 'sample_masked', 'sample_ar', 'sample_caption', 'GeneratorBundle',
            'load_generator', 'default_mode', 'generate_tokens', 'decode_tokens', 'generate', 'caption_images']
 
 # %% ../nbs/11_sampling.ipynb #5a619c14
@@ -49,6 +49,13 @@ def gumbel_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     return -torch.log(-torch.log(u))
 
 # %% ../nbs/11_sampling.ipynb #3111fbc9
+def remask(pred: Tensor, conf: Tensor, unknown: Tensor, n_masked: int, mask_id: int) -> Tensor:
+    "`pred` (B, n) with its `n_masked` least confident newly predicted positions (`unknown`) set back to `mask_id`."
+    conf = conf.masked_fill(~unknown, float('inf'))                     # kept tokens stay kept
+    cut = conf.sort(dim=1).values[:, n_masked - 1:n_masked]             # (B, 1) n-th lowest confidence
+    return torch.where(conf <= cut, torch.full_like(pred, mask_id), pred)
+
+# %% ../nbs/11_sampling.ipynb #92a18703
 @torch.no_grad()
 def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: float = 0.0, temperature: float = 1.0,
                   top_k: int = 0, choice_temperature: float = 4.5, generator: torch.Generator | None = None,
@@ -73,9 +80,7 @@ def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: flo
         if n_masked == 0: tokens = sampled
         else:
             conf = probs.clamp_min(1e-20).log() + choice_temperature * (1 - (s + 1) / steps) * gumbel_like(probs, generator)
-            conf = conf.masked_fill(~unknown, float('inf'))                     # kept tokens stay kept
-            cut = conf.sort(dim=1).values[:, n_masked - 1:n_masked]             # (B, 1) n-th lowest confidence
-            tokens = torch.where(conf <= cut, torch.full_like(sampled, K), sampled)
+            tokens = remask(sampled, conf, unknown, n_masked, K)
         if history is not None: history.append(dict(tokens=tokens.clone(), confidence=probs.clone()))
     return tokens
 
@@ -110,9 +115,7 @@ def sample_caption(model: nn.Module, codes: Tensor, steps: int = 8, choice_tempe
         pred = torch.where(unknown, pred, text)
         n_masked = math.floor((T - 1) * cosine_schedule((s + 1) / steps))
         if n_masked == 0: text = pred; break
-        conf = probs.masked_fill(~unknown, float('inf'))
-        cut = conf.sort(dim=1).values[:, n_masked - 1:n_masked]
-        text = torch.where(conf <= cut, torch.full_like(pred, sp.text_mask_id), pred)
+        text = remask(pred, probs, unknown, n_masked, sp.text_mask_id)
     return text
 
 # %% ../nbs/11_sampling.ipynb #bec19f8a
@@ -153,7 +156,7 @@ def load_generator(run, device=None, which: str = 'checkpoint') -> GeneratorBund
         if which not in ('best', 'checkpoint'): raise CheckpointError(f"{run.path} has no '{which}' weights")
         ck = run.prev if run.prev.exists() else run.best
     load_weights(model, ck).eval()
-    dev = device or next(iter([torch.device('cuda')] if torch.cuda.is_available() else [torch.device('cpu')]))
+    dev = device or default_device()
     return GeneratorBundle(meta['model'], model.to(dev), vq.to(dev), tok, cfg, meta, run.path)
 
 # %% ../nbs/11_sampling.ipynb #ef608a29
