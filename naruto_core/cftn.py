@@ -45,8 +45,8 @@ class CFTN(nn.Module):
         self.norm, self.head = nn.LayerNorm(D), nn.Linear(D, K)
         self.apply(init_weights); nn.init.normal_(self.text_pos, std=0.02)
 
-    def forward(self, text: Tensor, image: Tensor) -> tuple:
-        "text (B, T), image (B, N) with K = masked -> (image logits (B, N, K), None)."
+    def forward(self, text: Tensor, image: Tensor, return_text: bool = False) -> tuple:
+        "text (B, T), image (B, N) with K = masked -> (image logits (B, N, K), None): CFTN predicts no text."
         T = text.shape[1]
         x = torch.cat([self.text_emb(text) + self.text_pos[:T], self.img_emb(image) + self.img_pos()], 1)  # (B, T+N, D)
         keys = torch.cat([text != self.space.pad_id, torch.ones_like(image, dtype=torch.bool)], 1)        # (B, T+N)

@@ -22,8 +22,9 @@ from .training import CheckpointError, RunDir, load_weights
 from .vqvae import VQVAE
 
 # %% auto #0
-__all__ = ['guided', 'filter_logits', 'gumbel_like', 'remask', 'sample_masked', 'sample_ar', 'sample_caption', 'GeneratorBundle',
-           'load_generator', 'default_mode', 'generate_tokens', 'decode_tokens', 'generate', 'caption_images']
+__all__ = ['guided', 'filter_logits', 'gumbel_like', 'sample_probs', 'remask', 'sample_masked', 'sample_ar', 'sample_caption',
+           'GeneratorBundle', 'load_generator', 'default_mode', 'generate_tokens', 'decode_tokens', 'generate',
+           'caption_images']
 
 # %% ../nbs/11_sampling.ipynb #5a619c14
 def guided(fn, text: Tensor, null: Tensor | None, guidance: float, *args) -> Tensor:
@@ -48,6 +49,12 @@ def gumbel_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     u = torch.rand(x.shape, generator=generator, device=x.device).clamp_(1e-20, 1.0)
     return -torch.log(-torch.log(u))
 
+def sample_probs(p: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    "One index per row of the (unnormalised) probabilities `p` (..., K), by inverse CDF: one uniform number per row."
+    c = p.float().cumsum(-1)                                                     # (..., K)
+    u = torch.rand(c.shape[:-1] + (1,), generator=generator, device=c.device) * c[..., -1:]
+    return torch.searchsorted(c, u, right=True)[..., 0].clamp_max_(c.shape[-1] - 1)   # first index with c > u
+
 # %% ../nbs/11_sampling.ipynb #3111fbc9
 def remask(pred: Tensor, conf: Tensor, unknown: Tensor, n_masked: int, mask_id: int) -> Tensor:
     "`pred` (B, n) with its `n_masked` least confident newly predicted positions (`unknown`) set back to `mask_id`."
@@ -65,7 +72,7 @@ def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: flo
     greedy = steps == 1 if greedy is None else greedy
     null = null_like(text, sp) if guidance else None
     tokens = torch.full((B, N), K, dtype=torch.long, device=text.device)
-    fn = lambda t, img: model(t, img)[0]
+    fn = lambda t, img: model(t, img, return_text=False)[0]                    # image logits only
     for s in range(steps):
         unknown = tokens == K                                                   # (B, N)
         temp = temperature * (1 - s / steps)                                   # annealed: 1st step at `temperature`
@@ -73,7 +80,7 @@ def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: flo
         p = logits.softmax(-1)
         if greedy or temp <= 0: probs, sampled = p.max(-1)
         else:
-            sampled = (logits / temp + gumbel_like(logits, generator)).argmax(-1)   # Gumbel-max: a sample of softmax(logits/temp)
+            sampled = sample_probs((logits / temp).softmax(-1), generator)           # a sample of softmax(logits / temp)
             probs = p.gather(-1, sampled[..., None])[..., 0]
         sampled = torch.where(unknown, sampled, tokens)
         n_masked = math.floor(N * cosine_schedule((s + 1) / steps))             # still masked after this step
@@ -96,7 +103,7 @@ def sample_ar(model: nn.Module, text: Tensor, guidance: float = 0.0, temperature
     for i in range(N):
         if guidance: logits = logits[:B] + guidance * (logits[:B] - logits[B:])
         lg = filter_logits(logits, temperature, top_k)
-        tok = lg.argmax(-1) if greedy else torch.multinomial(lg.softmax(-1), 1, generator=generator)[:, 0]   # (B,)
+        tok = lg.argmax(-1) if greedy else sample_probs(lg.softmax(-1), generator)   # (B,)
         out.append(tok)
         if i < N - 1: logits = model.decode(state, torch.cat([tok, tok]) if guidance else tok)
     return torch.stack(out, 1)
