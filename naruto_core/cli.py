@@ -89,8 +89,10 @@ def cmd_eval(args):
             try: prompts = [l.strip() for l in f.read_text(encoding='utf-8').splitlines() if l.strip()]
             except UnicodeDecodeError: raise NarutoError(f"--prompts: {f} is not UTF-8 text")
             if not prompts: raise NarutoError(f"--prompts: {f} has no prompts")
-        res = evaluate_generator(load_generator(run.path), mode=args.mode, steps=args.steps, guidance=args.guidance,
-                                 temperature=args.temperature, prompts=prompts, num_prompts=args.num_prompts, seed=args.seed)
+        bundle = load_generator(run.path)
+        cap = load_generator(run.path, which='stage2A') if (run.path/'stage2A').exists() else None   # captions: the 2A model
+        res = evaluate_generator(bundle, mode=args.mode, steps=args.steps, guidance=args.guidance, temperature=args.temperature,
+                                 prompts=prompts, num_prompts=args.num_prompts, seed=args.seed, caption_bundle=cap)
         res.update(kind='generator', ckpt=str(run.path))
         return _emit(res, args.out)
     from naruto_core.codes import evaluate_vqvae, load_vqvae
@@ -173,6 +175,8 @@ def report_markdown(rep: dict) -> str:
         f = lambda k: '-' if e.get(k) is None else f"{e[k]:.3f}"
         L.append(f"| {name} | {f('prompt_accuracy')} | {f('seen_prompt_accuracy')} | {f('heldout_prompt_accuracy')} | "
                  f"{f('one_shape_prompt_accuracy')} | {f('two_shape_prompt_accuracy')} | {e['seconds_per_image']:.4f} |")
+    if rep.get('chance_prompt_accuracy') is not None:
+        L += ["", f"Chance (the same one-shot images scored against other prompts): {rep['chance_prompt_accuracy']:.3f}."]
     if rep.get('caption_accuracy') is not None: L += ["", f"Caption accuracy (stage-2A model): {rep['caption_accuracy']:.3f}"]
     L += ["", f"One-shot is {rep['oneshot_speedup']:.1f}x faster per image than {rep['iterative_steps']}-step iterative decoding.",
           "", "![samples](samples.png)", "", "![gates](gates.png)", ""]
@@ -210,6 +214,9 @@ def cmd_demo(args):
     rep['generation']['oneshot'] = evaluate_generator(b, mode='oneshot', num_prompts=200, caption_bundle=cb)
     rep['generation']['iterative_12'] = evaluate_generator(b, mode='iterative', steps=12, guidance=0.0, num_prompts=200, caption=False)
     rep['generation'][f'iterative_12_guided_{g:g}'] = evaluate_generator(b, mode='iterative', steps=12, guidance=g, num_prompts=200, caption=False)
+    if hasattr(b.model, 'bridges_off'):              # the text reaches the image only across the bridges: off -> chance
+        with b.model.bridges_off(): rep['generation']['oneshot_bridges_off'] = evaluate_generator(b, mode='oneshot', num_prompts=200, caption=False)
+    rep['chance_prompt_accuracy'] = rep['generation']['oneshot']['chance_prompt_accuracy']
     rep['caption_accuracy'] = rep['generation']['oneshot'].get('caption_accuracy')
     rep['oneshot_speedup'] = rep['generation']['iterative_12']['seconds_per_image'] / rep['generation']['oneshot']['seconds_per_image']
     demo_samples(b, DEMO_PROMPTS, guidance=g).save(out/'samples.png')
@@ -223,8 +230,17 @@ def cmd_demo(args):
 
 # %% ../nbs/14_cli.ipynb #61c267f3
 def cmd_bench(args):
+    log = lambda s: print(s, file=sys.stderr, flush=True)
+    if args.quality:
+        from naruto_core.bench import compare_generators, quality_table
+        if args.vqvae and not (Path(args.vqvae)/'config.yaml').exists(): raise NarutoError(f"--vqvae: {args.vqvae} is not a VQ-VAE run directory")
+        res = compare_generators(args.quality, args.preset, vqvae=args.vqvae, models=args.models.split(','),
+                                 num_prompts=args.num_prompts, overrides=args.set, log=log, progress=None)
+        if args.out: Path(args.out).write_text(json.dumps(res, indent=2) + '\n')
+        print(json.dumps(res, indent=2)); print(quality_table(res), file=sys.stderr)
+        return
     from naruto_core.bench import bench_table, run_bench
-    res = run_bench(args.preset, args.out, log=lambda s: print(s, file=sys.stderr, flush=True))
+    res = run_bench(args.preset, args.out, log=log)
     print(json.dumps(res, indent=2))
     print(bench_table(res), file=sys.stderr)
 
@@ -277,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add('bench', 'measure speed and quality of ours and the peer libraries on this machine (JSON)')
     _flag(s, 'preset', default='tiny'); _flag(s, 'out', default=None)
+    _flag(s, 'quality', default=None, metavar='DIR', help='instead: train (or reuse) the four generators on one VQ-VAE in DIR with '
+          'the preset\'s budget and score every decoding mode (quality against time per image)')
+    _flag(s, 'vqvae', default=None, help='with --quality: the VQ-VAE run to use (default: train one in DIR/vqvae)')
+    _flag(s, 'models', default='lstm,gpt,cftn,cftn2', help='with --quality: comma-separated generators')
+    _flag(s, 'num_prompts', type=int, default=200, help='with --quality: seen prompts (plus half as many held-out)')
+    _flag(s, 'set', action='append', default=[], metavar='KEY=VALUE', help='with --quality: config override for every run')
     return p
 
 # %% ../nbs/14_cli.ipynb #85451d9f

@@ -421,6 +421,8 @@ def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidanc
     res = dict(mode=mode, steps=1 if mode == 'oneshot' else steps if mode == 'iterative' else bundle.space.num_image_tokens,
                guidance=guidance, temperature=temperature, n_prompts=len(prompts), **prompt_accuracy(scores),
                seconds_per_image=spi)
+    # chance: the same images scored against other prompts (shifted by one); a model that ignores its prompt scores this
+    res['chance_prompt_accuracy'] = prompt_accuracy(prompt_scores(probe, images, prompts[1:] + prompts[:1]))['prompt_accuracy']
     for k, name in (('seen', 'seen'), ('heldout', 'heldout'), ('one_shape', 'one_shape'), ('two_shapes', 'two_shape')):
         res[f'{name}_prompt_accuracy'] = rep[k]['prompt_accuracy'] if rep.get(k) else None
     res['unparsable_prompts'] = [dict(line=i, prompt=p, error=e) for i, p, e in bad]

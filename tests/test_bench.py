@@ -85,3 +85,33 @@ def test_missing_peers_are_skipped(tmp_path):
     assert res['ratios']['vqvae_vs_vector_quantize_pytorch_step_ms'] is None
     check_grid(res['generators'], res['peers'], res['ratios'])
     assert positive(res['vqvae']['ours']['psnr'])
+
+
+MODES = {'lstm': {'ar'}, 'gpt': {'ar'}, 'cftn': {'oneshot', 'iterative_4', 'iterative_8', 'iterative_12'},
+         'cftn2': {'oneshot', 'iterative_4', 'iterative_8', 'iterative_12'}}
+
+
+def test_bench_quality_tiny(tmp_path, vq_run):
+    "`naruto bench --quality DIR`: every generator trained on one VQ-VAE, every decoding mode scored; structure only."
+    out = tmp_path / 'q.json'
+    r = naruto('bench', '--preset', 'tiny', '--quality', tmp_path / 'cmp', '--vqvae', vq_run, '--num_prompts', '6',
+               '--out', out, timeout=600, check=True)
+    res = json.loads(out.read_text())
+    assert json.loads(r.stdout) == res == json.loads((tmp_path / 'cmp' / 'quality.json').read_text())
+    assert 'held-out' in r.stderr and 'iterative_12' in r.stderr           # the table
+    assert res['vqvae'] == str(vq_run) and not (tmp_path / 'cmp' / 'vqvae').exists()
+    assert set(res['models']) == set(MODES)
+    for name, e in res['models'].items():
+        assert (tmp_path / 'cmp' / name / 'checkpoint').is_dir()
+        for k in ('params', 'train_step_ms', 'train_tokens_per_s', 'forward_flops_per_image'): assert positive(e[k]), (name, k)
+        assert set(e['modes']) == MODES[name], (name, e['modes'].keys())
+        for m in e['modes'].values():
+            assert 0 <= m['prompt_accuracy'] <= 1 and positive(m['seconds_per_image']) and positive(m['flops_per_image'])
+    it = res['models']['cftn2']['modes']
+    assert it['iterative_8']['flops_per_image'] == 8 * it['oneshot']['flops_per_image']
+
+
+def test_bench_quality_bad_input_is_one_line(tmp_path, vq_run):
+    from conftest import one_line_error
+    assert 'vae' in one_line_error(naruto('bench', '--quality', tmp_path / 'c', '--vqvae', vq_run, '--models', 'gpt,vae'))
+    assert 'nowhere' in one_line_error(naruto('bench', '--quality', tmp_path / 'c', '--vqvae', tmp_path / 'nowhere'))
