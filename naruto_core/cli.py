@@ -281,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add('caption', 'caption an image with a stage-2A CFTN v2')
     _flag(s, 'ckpt', required=True, help='CFTN v2 run directory (its stage2A/ weights are used when present)'); _flag(s, 'image', required=True)
-    _flag(s, 'steps', type=int, default=8); _flag(s, 'seed', type=int, default=0)
+    _flag(s, 'steps', type=int, default=0, help='0: left to right, one position per pass (default); K: K MaskGIT passes')
+    _flag(s, 'seed', type=int, default=0)
 
     s = add('eval', 'measure a run: prompt accuracy for a generator, PSNR and codebook figures for a VQ-VAE (JSON)')
     _flag(s, 'ckpt', required=True); _flag(s, 'prompts', default=None, help='file of captions, one per line')

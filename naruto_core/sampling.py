@@ -110,10 +110,19 @@ def sample_ar(model: nn.Module, text: Tensor, guidance: float = 0.0, temperature
 
 # %% ../nbs/11_sampling.ipynb #ed72b74e
 @torch.no_grad()
-def sample_caption(model: nn.Module, codes: Tensor, steps: int = 8, choice_temperature: float = 0.0) -> Tensor:
-    "Caption token ids (B, T) for image tokens `codes` (B, N) by masked decoding of the text side."
+def sample_caption(model: nn.Module, codes: Tensor, steps: int = 0) -> Tensor:
+    "Caption token ids (B, T) for image tokens `codes` (B, N): left to right (`steps=0`) or `steps` MaskGIT passes."
     sp = model.space; B, T = codes.shape[0], sp.text_len
     text = torch.full((B, T), sp.text_mask_id, dtype=torch.long, device=codes.device); text[:, 0] = sp.bos_id
+    if steps <= 0:
+        done = torch.zeros(B, dtype=torch.bool, device=codes.device)
+        for i in range(1, T):
+            logits = model(text, codes)[1][:, i].float()                        # (B, V) at position i
+            logits[:, sp.text_mask_id] = logits[:, sp.null_id] = float('-inf')
+            text[:, i] = torch.where(done, sp.pad_id, logits.argmax(-1))
+            done |= text[:, i] == sp.eos_id
+            if done.all(): text[:, i + 1:] = sp.pad_id; break
+        return text
     for s in range(steps):
         unknown = text == sp.text_mask_id
         logits = model(text, codes)[1].float()                                  # (B, T, V)
@@ -209,7 +218,7 @@ def generate(bundle: GeneratorBundle, prompts, num_samples: int = 1, **kw) -> Te
     return decode_tokens(bundle, generate_tokens(bundle, rep, **kw)).cpu()
 
 @torch.no_grad()
-def caption_images(bundle: GeneratorBundle, images: Tensor, steps: int = 8) -> list:
+def caption_images(bundle: GeneratorBundle, images: Tensor, steps: int = 0) -> list:
     "Captions for images (B, 3, H, W) in [-1, 1] from a CFTN v2 trained in stage 2A."
     if not getattr(bundle.model, 'predicts_text', False):
         raise NarutoError(f"captioning needs a CFTN v2 (cftn2) run trained in stage 2A; '{bundle.path}' is '{bundle.name}'")
