@@ -46,6 +46,8 @@ def attention_probs(
     return scores.softmax(-1)
 
 # %% ../nbs/09_callosal.ipynb #b1f59789
+def _rms(x: Tensor) -> Tensor: return x.float().pow(2).mean().sqrt()
+
 class CallosalLayer(nn.Module):
     "Gated cross-attention in both directions at one depth: image <- text and text <- image."
     def __init__(self, dim: int, heads: int, gate: str = 'tanh', dropout: float = 0.0):
@@ -57,15 +59,18 @@ class CallosalLayer(nn.Module):
         self.txt_from_img = Attention(dim, heads, dropout, cross=True)
         self.g_img, self.g_txt = nn.Parameter(torch.zeros(())), nn.Parameter(torch.zeros(()))  # closed (tanh) at init
         self.drop = nn.Dropout(dropout)
+        self.strength = None                                    # set in training: (img<-txt, txt<-img) update / stream RMS
 
     def forward(self, img: Tensor, txt: Tensor, txt_mask: Tensor | None = None) -> tuple:
         "img (B, N, D), txt (B, T, D), txt_mask (B, T) True = real caption token -> (img, txt)."
         if not self.enabled: return img, txt
         i, t = self.norm_img(img), self.norm_txt(txt)                        # both read the pre-update states
         keys = None if txt_mask is None else txt_mask[:, None, :]            # (B, 1, T)
-        img = img + gate_fn(self.g_img, self.gate) * self.drop(self.img_from_txt(i, context=t, mask=keys))  # (B, N, D)
-        txt = txt + gate_fn(self.g_txt, self.gate) * self.drop(self.txt_from_img(t, context=i))             # (B, T, D)
-        return img, txt
+        ui = gate_fn(self.g_img, self.gate) * self.drop(self.img_from_txt(i, context=t, mask=keys))  # (B, N, D)
+        ut = gate_fn(self.g_txt, self.gate) * self.drop(self.txt_from_img(t, context=i))             # (B, T, D)
+        if self.training:                 # how much of the other tower gets in: |update| / |stream| (for the logs)
+            with torch.no_grad(): self.strength = torch.stack([_rms(ui) / _rms(img), _rms(ut) / _rms(txt)])
+        return img + ui, txt + ut
 
     def gate_values(self) -> tuple:
         "(img_from_text, text_from_image) gate values as floats."
@@ -131,11 +136,13 @@ class BiHemisphericBrain(nn.Module):
         return self.img_head(self.img_norm(x)), (self.text_head(self.text_norm(t)) if return_text else None)
 
     def gates(self) -> dict:
-        "Gate values of every bridge as plain floats: {'gate/l{l}/img<-txt': ..., 'gate/l{l}/txt<-img': ...}."
+        """Gate values of every bridge as plain floats: {'gate/l{l}/img<-txt': ..., 'gate/l{l}/txt<-img': ...}, and after a
+        training step the bridge strengths, |gated update| / |stream|: {'bridge/l{l}/img<-txt': ..., ...}."""
         out = {}
         for l in self.bridge_layers:
-            gi, gt = self.callosal[str(l)].gate_values()
-            out[f'gate/l{l}/img<-txt'], out[f'gate/l{l}/txt<-img'] = gi, gt
+            b = self.callosal[str(l)]
+            out[f'gate/l{l}/img<-txt'], out[f'gate/l{l}/txt<-img'] = b.gate_values()
+            if b.strength is not None: out[f'bridge/l{l}/img<-txt'], out[f'bridge/l{l}/txt<-img'] = b.strength.tolist()
         return out
 
     def set_bridges(self, enabled: bool):
@@ -170,21 +177,25 @@ def plot_gates(
     metrics,                   # list of metric dicts, or the path of a metrics.jsonl
     figsize=(9, 3.2),
 ) -> plt.Figure:
-    "Gate values over training steps: one line per bridge layer, panels image <- text and text <- image."
+    "Gate values over training steps (and bridge strengths, when logged): one line per bridge layer, per direction."
     recs = [r for r in _read_metrics(metrics) if 'step' in r and any(k.startswith('gate/') for k in r)]
     if not recs: raise NarutoError("no records with 'step' and 'gate/...' values to plot")
     keys = sorted({k for r in recs for k in r if k.startswith('gate/')}, key=lambda k: int(k.split('/')[1][1:]))
     layers = sorted({int(k.split('/')[1][1:]) for k in keys})
+    rows = [('gate', 'gate value')] + ([('bridge', '|gated update| / |stream|')] if any('bridge/' in k for r in recs for k in r) else [])
     cmap = plt.get_cmap('viridis')
-    fig, axs = plt.subplots(1, 2, figsize=figsize, sharey=True)
-    for ax, direction in zip(axs, ('img<-txt', 'txt<-img')):
-        for i, l in enumerate(layers):
-            k = f'gate/l{l}/{direction}'
-            pts = [(r['step'], r[k]) for r in recs if k in r]
-            if pts: ax.plot(*zip(*pts), color=cmap(i / max(1, len(layers) - 1)), label=f'layer {l}')
-        ax.axhline(0, color='grey', lw=0.5); ax.set_xlabel('step')
-        ax.set_title('image ← text' if direction == 'img<-txt' else 'text ← image')
-    axs[0].set_ylabel('gate value'); axs[-1].legend(fontsize=7, loc='best')
+    fig, axs = plt.subplots(len(rows), 2, figsize=(figsize[0], figsize[1] * len(rows)), sharex=True, squeeze=False)
+    for (prefix, ylabel), row in zip(rows, axs):
+        for ax, direction in zip(row, ('img<-txt', 'txt<-img')):
+            for i, l in enumerate(layers):
+                k = f'{prefix}/l{l}/{direction}'
+                pts = [(r['step'], r[k]) for r in recs if k in r]
+                if pts: ax.plot(*zip(*pts), color=cmap(i / max(1, len(layers) - 1)), label=f'layer {l}')
+            ax.axhline(0, color='grey', lw=0.5)
+            ax.set_title(('image ← text' if direction == 'img<-txt' else 'text ← image') + ('' if prefix == 'gate' else ': strength'))
+        row[0].set_ylabel(ylabel)
+    for ax in axs[-1]: ax.set_xlabel('step')
+    axs[0, -1].legend(fontsize=7, loc='best')
     fig.tight_layout()
     return fig
 

@@ -95,8 +95,9 @@ class GenConfig:
     heads: int = 4             # attention heads
     mlp_ratio: int = 4         # MLP hidden = mlp_ratio * dim
     dropout: float = 0.0
-    gate: str = 'tanh'         # cftn2 callosal gate: tanh(g) (closed at start) | sigmoid(g) (half open, the original)
-    bridges: str = 'all'       # cftn2: callosal layers on all layers | the middle third
+    gate: str = 'sigmoid'      # cftn2 callosal gate: sigmoid(g) (half open at start, the original) | tanh(g) (closed)
+    bridges: str = 'middle'    # cftn2: callosal layers on the middle third (bridge_ratio) | all layers
+    # (both defaults chosen by measurement: see 09_callosal, 'Which gate, and where')
     bridge_ratio: float = 0.33 # cftn2: share of layers with bridges when bridges='middle'
     cond_drop: float = 0.1     # caption dropout to [NULL] (trains the unconditional branch for guidance)
     stage: str = '2A'          # curriculum: 2A bidirectional | 2B generation only
