@@ -76,19 +76,20 @@ def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: flo
     for s in range(steps):
         unknown = tokens == K                                                   # (B, N)
         temp = temperature * (1 - s / steps)                                   # annealed: 1st step at `temperature`
-        logits = filter_logits(guided(fn, text, null, guidance, tokens), 1.0, top_k)   # (B, N, K)
-        p = logits.softmax(-1)
-        if greedy or temp <= 0: probs, sampled = p.max(-1)
-        else:
-            sampled = sample_probs((logits / temp).softmax(-1), generator)           # a sample of softmax(logits / temp)
-            probs = p.gather(-1, sampled[..., None])[..., 0]
+        logits = guided(fn, text, null, guidance, tokens).float()                # (B, N, K)
+        if top_k: logits = filter_logits(logits, 1.0, top_k)
+        mx, best = logits.max(-1, keepdim=True)                                 # (B, N, 1)
+        if greedy or temp <= 0: sampled = best[..., 0]
+        else: sampled = sample_probs(logits.sub(mx).div_(temp).exp_(), generator)   # softmax(logits / temp), unnormalised
+        # log-probability (at temperature 1) of the token taken: the confidence that decides what stays
+        logp = (logits.gather(-1, sampled[..., None]) - mx - logits.sub(mx).exp_().sum(-1, keepdim=True).log_())[..., 0]
         sampled = torch.where(unknown, sampled, tokens)
         n_masked = math.floor(N * cosine_schedule((s + 1) / steps))             # still masked after this step
         if n_masked == 0: tokens = sampled
         else:
-            conf = probs.clamp_min(1e-20).log() + choice_temperature * (1 - (s + 1) / steps) * gumbel_like(probs, generator)
+            conf = logp + choice_temperature * (1 - (s + 1) / steps) * gumbel_like(logp, generator)
             tokens = remask(sampled, conf, unknown, n_masked, K)
-        if history is not None: history.append(dict(tokens=tokens.clone(), confidence=probs.clone()))
+        if history is not None: history.append(dict(tokens=tokens.clone(), confidence=logp.exp()))
     return tokens
 
 # %% ../nbs/11_sampling.ipynb #ba4ccc54
