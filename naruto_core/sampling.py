@@ -119,7 +119,8 @@ def sample_caption(model: nn.Module, codes: Tensor, steps: int = 0) -> Tensor:
         done = torch.zeros(B, dtype=torch.bool, device=codes.device)
         for i in range(1, T):
             logits = model(text, codes)[1][:, i].float()                        # (B, V) at position i
-            logits[:, sp.text_mask_id] = logits[:, sp.null_id] = float('-inf')
+            banned = [sp.text_mask_id, sp.null_id, sp.bos_id, sp.pad_id] + ([sp.eos_id] if i == 1 else [])
+            logits[:, banned] = float('-inf')                                   # [BOS] word.. [EOS], at least one word
             text[:, i] = torch.where(done, sp.pad_id, logits.argmax(-1))
             done |= text[:, i] == sp.eos_id
             if done.all(): text[:, i + 1:] = sp.pad_id; break
