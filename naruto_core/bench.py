@@ -15,7 +15,6 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from .blocks import TokenSpace, num_params
-from .cftn import cosine_schedule, masked_token_loss, random_mask
 from .codes import evaluate_vqvae
 from .config import Config, GenConfig, NarutoError, TrainConfig, VQConfig, default_device, load_config
 from .curriculum import GeneratorLoss, make_generator
@@ -26,11 +25,11 @@ from .vqvae import VQVAE, Decoder, Encoder
 
 # %% auto #0
 __all__ = ['ITERATIVE_STEPS', 'BENCH_PRESETS', 'SKIPPED', 'GENERATOR_NAMES', 'FLOPS_FORMULA', 'QUALITY_MODES', 'time_ms',
-           'time_ratio', 'matmul_gflops', 'lstm_flops', 'forward_flops', 'BenchConfig', 'bench_config', 'bench_space',
-           'random_tokens', 'PeerVQVAE', 'train_vq', 'bench_vqvae', 'train_step_fn', 'bench_generator', 'XTMaskGIT',
-           'maskgit_loss', 'maskgit_loop', 'bench_x_transformers_maskgit', 'bench_x_transformers_ar', 'bench_hf_gpt2',
-           'bench_ratios', 'bench_grid', 'run_bench', 'bench_table', 'plot_bench', 'compare_generators',
-           'quality_table', 'plot_quality']
+           'time_pair', 'matmul_gflops', 'lstm_flops', 'forward_flops', 'BenchConfig', 'bench_config', 'bench_space',
+           'random_tokens', 'PeerVQVAE', 'train_vq', 'bench_vqvae', 'train_step_fn', 'bench_generator',
+           'masked_sampling_times', 'XTMaskGIT', 'bench_x_transformers_maskgit', 'bench_x_transformers_ar',
+           'bench_hf_gpt2', 'bench_ratios', 'bench_grid', 'run_bench', 'bench_table', 'plot_bench',
+           'compare_generators', 'quality_table', 'plot_quality']
 
 # %% ../nbs/15_bench.ipynb #bcdcf4ae
 def _sync(device):
@@ -52,20 +51,18 @@ def time_ms(
     return statistics.median(ts)
 
 # %% ../nbs/15_bench.ipynb #d67797d6
-def time_ratio(
+def time_pair(
     fn_a,              # the reference call
     fn_b,              # the call measured in units of `fn_a`
-    repeats: int = 5,  # rounds of (a, b); the median ratio is returned
+    repeats: int = 5,  # rounds of (a, b)
     warmup: int = 2,
     device=None,
-) -> float:            # median of time(b) / time(a) over the rounds
-    "How many `fn_a` calls one `fn_b` call costs, from alternating timed calls."
+) -> tuple:            # (median ms of a, median ms of b, median of time(b) / time(a) over the rounds)
+    "Times of two calls from alternating rounds, and how many `fn_a` calls one `fn_b` call costs."
     for _ in range(warmup): fn_a(); fn_b()
-    ratios = []
-    for _ in range(max(1, repeats)):
-        ta = time_ms(fn_a, 1, 0, device); tb = time_ms(fn_b, 1, 0, device)
-        ratios.append(tb / ta)
-    return statistics.median(ratios)
+    rounds = [(time_ms(fn_a, 1, 0, device), time_ms(fn_b, 1, 0, device)) for _ in range(max(1, repeats))]
+    return (statistics.median(a for a, _ in rounds), statistics.median(b for _, b in rounds),
+            statistics.median(b / a for a, b in rounds))
 
 # %% ../nbs/15_bench.ipynb #de5abb65
 def matmul_gflops(
@@ -271,21 +268,27 @@ def bench_generator(name: str, cfg: Config, bc: BenchConfig, space: TokenSpace, 
     res = _train_figures(model, step, batch, bc.train_batch * (space.text_len + space.num_image_tokens), bc, gflops, dev)
     model.eval()
     text, _ = random_tokens(space, bc.sample_batch, seed=2, device=dev)
-    B, per = bc.sample_batch, lambda fn: time_ms(fn, bc.repeats, bc.warmup, dev) / bc.sample_batch
     with torch.inference_mode():
-        if model.kind == 'ar': res['sample_ms'] = dict(ar=per(lambda: sample_ar(model, text)))
+        if model.kind == 'ar': res['sample_ms'] = dict(ar=time_ms(lambda: sample_ar(model, text), bc.repeats, bc.warmup, dev) / bc.sample_batch)
         else:
-            masked = torch.full((B, space.num_image_tokens), space.image_mask_id, dtype=torch.long, device=dev)
-            res['forward_ms'] = per(lambda: model(text, masked))
-            res['sample_ms'] = {'oneshot': per(lambda: sample_masked(model, text, steps=1)),
-                                f'iterative_{ITERATIVE_STEPS}': per(lambda: sample_masked(model, text, steps=ITERATIVE_STEPS))}
-            res[f'iterative_{ITERATIVE_STEPS}_passes'] = time_ratio(lambda: model(text, masked), lambda: sample_masked(model, text, steps=ITERATIVE_STEPS),
-                                                                    bc.repeats, bc.warmup, dev)
+            fwd_ms, it_ms, passes = masked_sampling_times(model, text, bc, dev)
+            res['forward_ms'] = fwd_ms
+            res['sample_ms'] = {'oneshot': time_ms(lambda: sample_masked(model, text, steps=1), bc.repeats, bc.warmup, dev) / bc.sample_batch,
+                                f'iterative_{ITERATIVE_STEPS}': it_ms}
+            res[f'iterative_{ITERATIVE_STEPS}_passes'] = passes
     return res
+
+def masked_sampling_times(model: nn.Module, text: Tensor, bc: BenchConfig, device) -> tuple:
+    "(forward ms, 12-step sampling ms) per image and the passes the sampling costs, from paired timings."
+    masked = torch.full((text.shape[0], model.space.num_image_tokens), model.space.image_mask_id, dtype=torch.long, device=text.device)
+    fwd, it, passes = time_pair(lambda: model(text, masked), lambda: sample_masked(model, text, steps=ITERATIVE_STEPS),
+                                bc.repeats, bc.warmup, device)
+    return fwd / text.shape[0], it / text.shape[0], passes
 
 # %% ../nbs/15_bench.ipynb #9a19e88e
 class XTMaskGIT(nn.Module):
-    "x-transformers MaskGIT of our CFTN's size: forward(text (B, T), image (B, N)) -> image logits (B, N, K)."
+    "x-transformers MaskGIT of our CFTN's size: forward(text (B, T), image (B, N)) -> (image logits (B, N, K), None)."
+    kind = 'masked'                      # trained and sampled like our CFTN
     def __init__(self, gen: GenConfig, space: TokenSpace):
         super().__init__()
         from x_transformers import Encoder, TransformerWrapper
@@ -294,34 +297,11 @@ class XTMaskGIT(nn.Module):
                                       attn_layers=Encoder(dim=gen.dim, depth=gen.layers, heads=gen.heads, attn_dim_head=gen.dim // gen.heads,
                                                           ff_mult=gen.mlp_ratio, attn_flash=True))
 
-    def forward(self, text: Tensor, image: Tensor) -> Tensor:
+    def forward(self, text: Tensor, image: Tensor, return_text: bool = False) -> tuple:
         T = text.shape[1]
         x = torch.cat([text, image + self.space.text_vocab], 1)                          # (B, T+N) one vocabulary
         keys = torch.cat([text != self.space.pad_id, torch.ones_like(image, dtype=torch.bool)], 1)
-        return self.net(x, mask=keys)[:, T:]                                             # (B, N, K)
-
-def maskgit_loss(model: nn.Module, batch: tuple, step: int = 0) -> tuple:
-    "Masked-token loss at a cosine-schedule ratio: (loss, metrics)."
-    text, codes = batch
-    mask = random_mask(codes.shape[1], cosine_schedule(torch.rand(codes.shape[0], device=codes.device)))   # (B, N)
-    logits = model(text, codes.masked_fill(mask, model.space.image_mask_id))
-    loss, acc = masked_token_loss(logits, codes, mask)
-    return loss, dict(token_acc=acc.item())
-
-@torch.no_grad()
-def maskgit_loop(model: nn.Module, text: Tensor, steps: int = ITERATIVE_STEPS) -> Tensor:
-    "Plain MaskGIT decoding of image tokens (B, N) with `model(text, image) -> logits (B, N, K)`."
-    sp = model.space; B, N, K = text.shape[0], sp.num_image_tokens, sp.codebook_size
-    tokens = torch.full((B, N), K, dtype=torch.long, device=text.device)
-    for s in range(steps):
-        unknown = tokens == K                                                   # (B, N)
-        probs = model(text, tokens).float().softmax(-1)                         # (B, N, K)
-        sampled = torch.multinomial(probs.view(-1, K), 1).view(B, N)
-        conf = probs.gather(-1, sampled[..., None])[..., 0].masked_fill(~unknown, float('inf'))
-        tokens = torch.where(unknown, sampled, tokens)
-        n_masked = math.floor(N * cosine_schedule((s + 1) / steps))             # still masked after this step
-        if n_masked: tokens.scatter_(1, conf.argsort(1)[:, :n_masked], K)      # the least confident go back
-    return tokens
+        return self.net(x, mask=keys)[:, T:], None                                       # (B, N, K)
 
 # %% ../nbs/15_bench.ipynb #74b092b2
 def bench_x_transformers_maskgit(cfg: Config, bc: BenchConfig, space: TokenSpace, gflops: float, device=None) -> dict:
@@ -331,17 +311,13 @@ def bench_x_transformers_maskgit(cfg: Config, bc: BenchConfig, space: TokenSpace
     torch.manual_seed(0)
     model = XTMaskGIT(cfg.gen, space).to(dev)
     batch = random_tokens(space, bc.train_batch, seed=1, device=dev)
-    step = train_step_fn(model, maskgit_loss, batch, cfg.train_gen)
+    step = train_step_fn(model, GeneratorLoss(cfg.gen, space, log_gates=False), batch, cfg.train_gen)
     res = _train_figures(model, step, batch, bc.train_batch * (space.text_len + space.num_image_tokens), bc, gflops, dev)
     model.eval()
     text, _ = random_tokens(space, bc.sample_batch, seed=2, device=dev)
-    masked = torch.full((bc.sample_batch, space.num_image_tokens), space.image_mask_id, dtype=torch.long, device=dev)
-    per = lambda fn: time_ms(fn, bc.repeats, bc.warmup, dev) / bc.sample_batch
     with torch.inference_mode():
-        res['forward_ms'] = per(lambda: model(text, masked))
-        res[f'sample_ms_iterative_{ITERATIVE_STEPS}'] = per(lambda: maskgit_loop(model, text))
-        res[f'iterative_{ITERATIVE_STEPS}_passes'] = time_ratio(lambda: model(text, masked), lambda: maskgit_loop(model, text),
-                                                                bc.repeats, bc.warmup, dev)
+        res['forward_ms'], res[f'sample_ms_iterative_{ITERATIVE_STEPS}'], res[f'iterative_{ITERATIVE_STEPS}_passes'] = \
+            masked_sampling_times(model, text, bc, dev)
     return res
 
 # %% ../nbs/15_bench.ipynb #852be961
@@ -540,6 +516,8 @@ def compare_generators(
     out, log = Path(out), log or (lambda s: None)
     unknown = [m for m in models if m not in GENERATOR_NAMES]
     if unknown: raise NarutoError(f"unknown model(s) {', '.join(unknown)} (choose from {', '.join(GENERATOR_NAMES)})")
+    if vqvae is not None and not (Path(vqvae)/'config.yaml').exists():
+        raise NarutoError(f"{vqvae} is not a VQ-VAE run directory (no config.yaml)")
     if vqvae is None:
         vqvae = out/'vqvae'
         train_vqvae(load_config(preset, list(overrides)), vqvae, progress=progress)

@@ -82,7 +82,7 @@ def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: flo
         if greedy or temp <= 0: sampled = best[..., 0]
         else: sampled = sample_probs(logits.sub(mx).div_(temp).exp_(), generator)   # softmax(logits / temp), unnormalised
         # log-probability (at temperature 1) of the token taken: the confidence that decides what stays
-        logp = (logits.gather(-1, sampled[..., None]) - mx - logits.sub(mx).exp_().sum(-1, keepdim=True).log_())[..., 0]
+        logp = (logits.gather(-1, sampled[..., None]) - logits.logsumexp(-1, keepdim=True))[..., 0]
         sampled = torch.where(unknown, sampled, tokens)
         n_masked = math.floor(N * cosine_schedule((s + 1) / steps))             # still masked after this step
         if n_masked == 0: tokens = sampled
