@@ -15,6 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from .blocks import Block, GridPositions, KVCache, TokenSpace, init_weights, num_params
 from .config import GenConfig
+from .generators import Generator, check_generator
 
 # %% auto #0
 __all__ = ['shift_right', 'ARState', 'GPT', 'LSTMGenerator']
@@ -41,12 +42,11 @@ def _next_slot(state: ARState, n_image: int) -> int:
     return state.pos - 1
 
 # %% ../nbs/07_baselines.ipynb #96c8335b
-class GPT(nn.Module):
+class GPT(Generator):
     "Decoder-only transformer over [caption; start-of-image; codes], predicting the next code of the raster."
-    kind = 'ar'
+    autoregressive = True
     def __init__(self, cfg: GenConfig, space: TokenSpace):
-        super().__init__()
-        self.cfg, self.space = cfg, space
+        super().__init__(cfg, space)
         D, K = cfg.dim, space.codebook_size
         self.text_emb, self.text_pos = nn.Embedding(space.text_vocab, D), nn.Parameter(torch.zeros(space.text_len, D))
         self.img_emb, self.img_pos = nn.Embedding(K + 1, D), GridPositions(space.grid, D)  # id K = start-of-image
@@ -60,12 +60,12 @@ class GPT(nn.Module):
         for i, blk in enumerate(self.blocks): x = blk(x, causal=True, cache=None if caches is None else caches[i])
         return self.head(self.norm(x))                                     # (B, t, K)
 
-    def forward(self, text: Tensor, image: Tensor) -> Tensor:
-        "text (B, T), image (B, n <= N) -> logits (B, n, K); logits[:, i] predicts image[:, i] from image[:, :i]."
+    def forward(self, text: Tensor, image: Tensor, return_text: bool = True) -> tuple:
+        "text (B, T), image (B, n <= N) -> (logits (B, n, K), None); logits[:, i] predicts image[:, i] from image[:, :i]."
         T, n = text.shape[1], image.shape[1]
         x_text = self.text_emb(text) + self.text_pos[:T]                                        # (B, T, D)
         x_img = self.img_emb(shift_right(image, self.space.codebook_size)) + self.img_pos()[:n]  # (B, n, D)
-        return self._run(torch.cat([x_text, x_img], 1))[:, T:]                                 # (B, n, K)
+        return self._run(torch.cat([x_text, x_img], 1))[:, T:], None                           # (B, n, K)
 
     @torch.no_grad()
     def prefill(self, text: Tensor) -> tuple:
@@ -85,12 +85,11 @@ class GPT(nn.Module):
         return self._run(x, state.memory)[:, -1]                            # (B, K)
 
 # %% ../nbs/07_baselines.ipynb #d65b6c8e
-class LSTMGenerator(nn.Module):
+class LSTMGenerator(Generator):
     "LSTM over [start-of-image; codes], started from and fed with a caption vector from a bidirectional LSTM."
-    kind = 'ar'
+    autoregressive = True
     def __init__(self, cfg: GenConfig, space: TokenSpace):
-        super().__init__()
-        self.cfg, self.space = cfg, space
+        super().__init__(cfg, space)
         D, K, L = cfg.dim, space.codebook_size, cfg.layers
         self.text_emb = nn.Embedding(space.text_vocab, D)
         self.text_rnn = nn.LSTM(D, D // 2, batch_first=True, bidirectional=True)  # caption vector: 2 x D/2
@@ -113,12 +112,12 @@ class LSTMGenerator(nn.Module):
         x = self.img_emb(tokens) + pos                                             # (B, t, D)
         return torch.cat([x, cap[:, None].expand(-1, x.shape[1], -1)], -1)         # (B, t, 2D)
 
-    def forward(self, text: Tensor, image: Tensor) -> Tensor:
-        "text (B, T), image (B, n <= N) -> logits (B, n, K); logits[:, i] predicts image[:, i] from image[:, :i]."
+    def forward(self, text: Tensor, image: Tensor, return_text: bool = True) -> tuple:
+        "text (B, T), image (B, n <= N) -> (logits (B, n, K), None); logits[:, i] predicts image[:, i] from image[:, :i]."
         cap, hc = self.encode_text(text)
         x = self._step_inputs(shift_right(image, self.space.codebook_size), self.img_pos()[:image.shape[1]], cap)
         out, _ = self.rnn(x, hc)                                                   # (B, n, D)
-        return self.head(out)                                                      # (B, n, K)
+        return self.head(out), None                                                # (B, n, K)
 
     @torch.no_grad()
     def prefill(self, text: Tensor) -> tuple:

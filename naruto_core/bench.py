@@ -17,7 +17,8 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 from .blocks import TokenSpace, num_params
 from .codes import evaluate_vqvae
 from .config import Config, GenConfig, NarutoError, TrainConfig, VQConfig, default_device, load_config
-from .curriculum import GeneratorLoss, make_generator
+from .curriculum import GeneratorLoss
+from .generators import Generator, make_generator
 from .data import load_data
 from .sampling import sample_ar, sample_masked
 from .training import make_optimizer
@@ -269,7 +270,7 @@ def bench_generator(name: str, cfg: Config, bc: BenchConfig, space: TokenSpace, 
     model.eval()
     text, _ = random_tokens(space, bc.sample_batch, seed=2, device=dev)
     with torch.inference_mode():
-        if model.kind == 'ar': res['sample_ms'] = dict(ar=time_ms(lambda: sample_ar(model, text), bc.repeats, bc.warmup, dev) / bc.sample_batch)
+        if model.autoregressive: res['sample_ms'] = dict(ar=time_ms(lambda: sample_ar(model, text), bc.repeats, bc.warmup, dev) / bc.sample_batch)
         else:
             fwd_ms, it_ms, passes = masked_sampling_times(model, text, bc, dev)
             res['forward_ms'] = fwd_ms
@@ -286,18 +287,17 @@ def masked_sampling_times(model: nn.Module, text: Tensor, bc: BenchConfig, devic
     return fwd / text.shape[0], it / text.shape[0], passes
 
 # %% ../nbs/15_bench.ipynb #9a19e88e
-class XTMaskGIT(nn.Module):
-    "x-transformers MaskGIT of our CFTN's size: forward(text (B, T), image (B, N)) -> (image logits (B, N, K), None)."
-    kind = 'masked'                      # trained and sampled like our CFTN
+class XTMaskGIT(Generator):
+    "x-transformers MaskGIT of our CFTN's size, under our contract (masked, no text head): trained and sampled like CFTN."
     def __init__(self, gen: GenConfig, space: TokenSpace):
-        super().__init__()
+        super().__init__(gen, space)
         from x_transformers import Encoder, TransformerWrapper
-        self.space, V, K = space, space.text_vocab, space.codebook_size
+        V, K = space.text_vocab, space.codebook_size
         self.net = TransformerWrapper(num_tokens=V + K + 1, max_seq_len=space.text_len + space.num_image_tokens, logits_dim=K,
                                       attn_layers=Encoder(dim=gen.dim, depth=gen.layers, heads=gen.heads, attn_dim_head=gen.dim // gen.heads,
                                                           ff_mult=gen.mlp_ratio, attn_flash=True))
 
-    def forward(self, text: Tensor, image: Tensor, return_text: bool = False) -> tuple:
+    def forward(self, text: Tensor, image: Tensor, return_text: bool = True) -> tuple:
         T = text.shape[1]
         x = torch.cat([text, image + self.space.text_vocab], 1)                          # (B, T+N) one vocabulary
         keys = torch.cat([text != self.space.pad_id, torch.ones_like(image, dtype=torch.bool)], 1)
@@ -510,9 +510,9 @@ def compare_generators(
     from naruto_core.codes import train_vqvae
     from naruto_core.curriculum import train_generator
     from naruto_core.evaluation import evaluate_generator, load_or_train_probe
-    from naruto_core.sampling import load_generator
+    from naruto_core.generators import load_generator
     from naruto_core.tokenizer import encode_text
-    from naruto_core.training import RunDir
+    from naruto_core.runs import RunDir
     out, log = Path(out), log or (lambda s: None)
     unknown = [m for m in models if m not in GENERATOR_NAMES]
     if unknown: raise NarutoError(f"unknown model(s) {', '.join(unknown)} (choose from {', '.join(GENERATOR_NAMES)})")
@@ -533,12 +533,12 @@ def compare_generators(
         val = [r for r in rec if 'val_token_acc' in r]
         sp, tc = b.space, b.cfg.train_gen
         text = encode_text(b.tokenizer, ['a large red circle in the center on a white background'], sp.text_len).to(b.device)
-        image = torch.full((1, sp.num_image_tokens), 0 if b.model.kind == 'ar' else sp.image_mask_id, device=b.device)
+        image = torch.full((1, sp.num_image_tokens), 0 if b.model.autoregressive else sp.image_mask_id, device=b.device)
         fwd = forward_flops(b.model, text, image)
         e = dict(params=num_params(b.model), train_steps=tc.max_steps, train_batch=tc.batch_size,
                  train_step_ms=step_s * 1e3, train_tokens_per_s=tc.batch_size * (sp.text_len + sp.num_image_tokens) / step_s,
                  val_token_acc=val[-1]['val_token_acc'] if val else None, forward_flops_per_image=fwd, modes={})
-        for key, steps in QUALITY_MODES['ar' if b.model.kind == 'ar' else 'masked']:
+        for key, steps in QUALITY_MODES['ar' if b.model.autoregressive else 'masked']:
             mode = key.split('_')[0]
             r = evaluate_generator(b, mode=mode, steps=max(steps, 1), guidance=0.0, num_prompts=num_prompts, probe=probe, caption=False)
             e['modes'][key] = dict(prompt_accuracy=r['prompt_accuracy'], seen=r['seen_prompt_accuracy'],

@@ -5,7 +5,7 @@
 # %% ../nbs/09_callosal.ipynb #ead41c6b
 from __future__ import annotations
 
-import json, math
+import math
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,6 +16,8 @@ from torch import Tensor, nn
 
 from .blocks import Attention, Block, GridPositions, TokenSpace, init_weights, num_params
 from .config import GenConfig, NarutoError
+from .generators import Generator, check_generator
+from .runs import read_metrics
 
 # %% auto #0
 __all__ = ['gate_fn', 'attention_probs', 'CallosalLayer', 'place_bridges', 'BiHemisphericBrain', 'plot_gates',
@@ -95,13 +97,12 @@ def place_bridges(
     return list(range(start, start + n))
 
 # %% ../nbs/09_callosal.ipynb #5460b907
-class BiHemisphericBrain(nn.Module):
+class BiHemisphericBrain(Generator):
     "CFTN v2: a text tower and an image tower joined by gated callosal bridges; predicts masked tokens of both."
-    kind = 'masked'
-    predicts_text = True   # has a text head: trains on captioning in stage 2A and can caption images
+    can_caption = True   # a text head: trains on captioning in stage 2A and can caption images
+    has_bridges = True   # gates(), bridges_off()
     def __init__(self, cfg: GenConfig, space: TokenSpace):
-        super().__init__()
-        self.cfg, self.space = cfg, space
+        super().__init__(cfg, space)
         D, K, V, L = cfg.dim, space.codebook_size, space.text_vocab, cfg.layers
         self.text_emb, self.text_pos = nn.Embedding(V, D), nn.Parameter(torch.zeros(space.text_len, D))
         self.img_emb, self.img_pos = nn.Embedding(K + 1, D), GridPositions(space.grid, D)
@@ -166,19 +167,13 @@ class BiHemisphericBrain(nn.Module):
         return torch.stack(probs, 1)
 
 # %% ../nbs/09_callosal.ipynb #31da067f
-def _read_metrics(metrics) -> list:
-    if isinstance(metrics, (str, Path)):
-        path = Path(metrics)
-        if not path.exists(): raise NarutoError(f"no metrics file at {path}")
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return list(metrics)
-
 def plot_gates(
     metrics,                   # list of metric dicts, or the path of a metrics.jsonl
     figsize=(9, 3.2),
 ) -> plt.Figure:
     "Gate values over training steps (and bridge strengths, when logged): one line per bridge layer, per direction."
-    recs = [r for r in _read_metrics(metrics) if 'step' in r and any(k.startswith('gate/') for k in r)]
+    if isinstance(metrics, (str, Path)) and not Path(metrics).exists(): raise NarutoError(f"no metrics file at {metrics}")
+    recs = [r for r in (read_metrics(metrics) if isinstance(metrics, (str, Path)) else metrics) if 'step' in r and any(k.startswith('gate/') for k in r)]
     if not recs: raise NarutoError("no records with 'step' and 'gate/...' values to plot")
     keys = sorted({k for r in recs for k in r if k.startswith('gate/')}, key=lambda k: int(k.split('/')[1][1:]))
     layers = sorted({int(k.split('/')[1][1:]) for k in keys})

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from .blocks import Block, GridPositions, TokenSpace, init_weights, num_params, pad_mask
 from .config import GenConfig
+from .generators import Generator, check_generator
 
 # %% auto #0
 __all__ = ['cosine_schedule', 'random_mask', 'CFTN', 'masked_token_loss']
@@ -31,13 +32,10 @@ def random_mask(n_tokens: int, ratio: Tensor, generator=None) -> Tensor:
     return ranks < k[:, None]
 
 # %% ../nbs/08_cftn.ipynb #fd3f7817
-class CFTN(nn.Module):
-    "MaskGIT over [caption; image tokens] in one bidirectional transformer."
-    kind = 'masked'
-    predicts_text = False
+class CFTN(Generator):
+    "MaskGIT over [caption; image tokens] in one bidirectional transformer (masked, no text head: the contract's defaults)."
     def __init__(self, cfg: GenConfig, space: TokenSpace):
-        super().__init__()
-        self.cfg, self.space = cfg, space
+        super().__init__(cfg, space)
         D, K = cfg.dim, space.codebook_size
         self.text_emb, self.text_pos = nn.Embedding(space.text_vocab, D), nn.Parameter(torch.zeros(space.text_len, D))
         self.img_emb, self.img_pos = nn.Embedding(K + 1, D), GridPositions(space.grid, D)
@@ -45,7 +43,7 @@ class CFTN(nn.Module):
         self.norm, self.head = nn.LayerNorm(D), nn.Linear(D, K)
         self.apply(init_weights); nn.init.normal_(self.text_pos, std=0.02)
 
-    def forward(self, text: Tensor, image: Tensor, return_text: bool = False) -> tuple:
+    def forward(self, text: Tensor, image: Tensor, return_text: bool = True) -> tuple:
         "text (B, T), image (B, N) with K = masked -> (image logits (B, N, K), None): CFTN predicts no text."
         T = text.shape[1]
         x = torch.cat([self.text_emb(text) + self.text_pos[:T], self.img_emb(image) + self.img_pos()], 1)  # (B, T+N, D)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse, json, os, sys, time, warnings
 from pathlib import Path
 
-from .config import NarutoError, load_config, read_config
-from .training import RunDir
+from .config import NarutoError, config_to_dict, load_config, read_config
+from .runs import RunDir
 
 # %% auto #0
 __all__ = ['DEMO_PROMPTS', 'run_config', 'cmd_train_vqvae', 'cmd_encode', 'cmd_eval', 'cmd_train', 'cmd_generate', 'cmd_caption',
@@ -38,14 +38,13 @@ def _rank() -> int:
     "This process's rank under torchrun (0 otherwise): only rank 0 reports."
     return int(os.environ.get('RANK', 0))
 
-def run_config(out, preset, overrides, section: str):
+def run_config(out, preset, overrides):
     "The config of run `out`: its saved config.yaml when resuming, else `preset`; plus overrides."
     saved = RunDir(out).config
     if saved.exists():
         cfg = read_config(saved)
         if preset and preset != cfg.preset:
             warnings.warn(f"{out} was started with preset '{cfg.preset}': resuming it with its own config (ignoring --preset {preset})")
-        from naruto_core.config import config_to_dict
         return load_config(base=config_to_dict(cfg), overrides=overrides)
     return load_config(preset or 'cpu', overrides)
 
@@ -58,7 +57,7 @@ def _overrides(args, section: str) -> list:
 # %% ../nbs/14_cli.ipynb #36842486
 def cmd_train_vqvae(args):
     from naruto_core.codes import evaluate_vqvae, train_vqvae
-    cfg = run_config(args.out, args.preset, _overrides(args, 'train_vq'), 'train_vq')
+    cfg = run_config(args.out, args.preset, _overrides(args, 'train_vq'))
     t0 = time.time()
     train_vqvae(cfg, args.out, use_wandb=args.use_wandb)
     if _rank() == 0: print(f"VQ-VAE run {args.out}: trained to step {cfg.train_vq.max_steps} in {time.time() - t0:.0f}s; "
@@ -66,7 +65,8 @@ def cmd_train_vqvae(args):
 
 def cmd_encode(args):
     from naruto_core.codes import cache_codes
-    splits = ['train', 'val'] + (['heldout'] if (args.data or read_config(RunDir(args.vqvae).config).data.spec) == 'shapes' else [])
+    from naruto_core.data import data_splits
+    splits = data_splits(args.data or read_config(RunDir(args.vqvae).config).data.spec)
     paths = cache_codes(args.vqvae, splits=splits, data_spec=args.data)
     print(json.dumps({s: str(p) for s, p in paths.items()}))
 
@@ -81,7 +81,7 @@ def cmd_eval(args):
     if not run.config.exists(): raise NarutoError(f"{args.ckpt} is not a run directory (no config.yaml)")
     if (run.path/'generator.json').exists():
         from naruto_core.evaluation import evaluate_generator
-        from naruto_core.sampling import load_generator
+        from naruto_core.generators import load_generator
         prompts = None
         if args.prompts:
             f = Path(args.prompts)
@@ -90,7 +90,7 @@ def cmd_eval(args):
             except UnicodeDecodeError: raise NarutoError(f"--prompts: {f} is not UTF-8 text")
             if not prompts: raise NarutoError(f"--prompts: {f} has no prompts")
         bundle = load_generator(run.path)
-        cap = load_generator(run.path, which='stage2A') if (run.path/'stage2A').exists() else None   # captions: the 2A model
+        cap = load_generator(run.path, which='captioner') if bundle.model.can_caption else None   # captions: the 2A model
         res = evaluate_generator(bundle, mode=args.mode, steps=args.steps, guidance=args.guidance, temperature=args.temperature,
                                  prompts=prompts, num_prompts=args.num_prompts, seed=args.seed, caption_bundle=cap)
         res.update(kind='generator', ckpt=str(run.path))
@@ -110,7 +110,7 @@ def cmd_train(args):
     out = args.out or f'runs/{args.model}'
     o = _overrides(args, 'train_gen') + ([f'gen.stage={args.stage}'] if args.stage else [])
     if args.stage == '2B' and not any(x.startswith('gen.switch_step') for x in args.set): o.append('gen.switch_step=0')
-    cfg = run_config(out, args.preset, o, 'train_gen')
+    cfg = run_config(out, args.preset, o)
     if args.model != 'cftn2' and args.stage: raise NarutoError("--stage applies to the cftn2 curriculum only")
     t0 = time.time()
     train_generator(cfg, args.model, args.vqvae, out, use_wandb=args.use_wandb)
@@ -125,7 +125,8 @@ def _check_prompt(prompt: str) -> str:
 
 def cmd_generate(args):
     from naruto_core.data import image_grid
-    from naruto_core.sampling import generate, load_generator
+    from naruto_core.generators import load_generator
+    from naruto_core.sampling import generate
     if args.num_samples < 1 or args.num_samples > 256: raise NarutoError(f"--num_samples must be in 1..256, got {args.num_samples}")
     out = Path(args.out)
     if out.suffix.lower() != '.png': raise NarutoError(f"--out must name a .png file, got '{args.out}'")
@@ -136,14 +137,15 @@ def cmd_generate(args):
     dt = time.time() - t0
     out.parent.mkdir(parents=True, exist_ok=True)
     image_grid(imgs, nrow=min(args.num_samples, 8)).save(out)
-    print(json.dumps(dict(out=str(out), num_samples=args.num_samples, mode=args.mode or ('ar' if b.model.kind == 'ar' else 'iterative'),
+    print(json.dumps(dict(out=str(out), num_samples=args.num_samples, mode=args.mode or b.model.default_mode,
                           seconds=round(dt, 3))))
 
 def cmd_caption(args):
     from PIL import Image, UnidentifiedImageError
     from naruto_core.data import pil_to_tensor, to_rgb
-    from naruto_core.sampling import caption_images, load_generator
-    b = load_generator(args.ckpt, which='stage2A' if (Path(args.ckpt)/'stage2A').exists() else 'checkpoint')
+    from naruto_core.generators import load_generator
+    from naruto_core.sampling import caption_images
+    b = load_generator(args.ckpt, which='captioner')
     try:
         with Image.open(args.image) as im: img = to_rgb(im, b.cfg.data.image_size)
     except (UnidentifiedImageError, OSError, ValueError) as e:
@@ -187,35 +189,35 @@ def cmd_demo(args):
     import torch
     from naruto_core.codes import cache_codes, evaluate_vqvae, load_vqvae, train_vqvae
     from naruto_core.curriculum import train_generator
-    from naruto_core.data import load_data
+    from naruto_core.data import data_splits, load_data
     from naruto_core.evaluation import demo_samples, evaluate_generator
     from naruto_core.callosal import plot_gates
+    from naruto_core.generators import load_generator
     if int(os.environ.get('WORLD_SIZE', 1)) > 1:
         raise NarutoError("naruto demo runs in one process; under torchrun use `naruto train-vqvae` and `naruto train`")
     out = Path(args.out); vq_dir, gen_dir = out/'vqvae', out/'cftn2'
     o = list(args.set) + ([f'data.spec={json.dumps(args.data)}'] if args.data else [])
-    cfg = run_config(vq_dir, args.preset, o, 'train_vq')
+    cfg = run_config(vq_dir, args.preset, o)
     RunDir(out).make()
     secs, t = {}, time.time()
     print(f"[1/4] VQ-VAE -> {vq_dir}", file=sys.stderr)
     train_vqvae(cfg, vq_dir, use_wandb=args.use_wandb); secs['vqvae'] = time.time() - t; t = time.time()
     print(f"[2/4] codes -> {vq_dir/'codes'}", file=sys.stderr)
-    cache_codes(vq_dir, splits=['train', 'val'] + (['heldout'] if cfg.data.spec == 'shapes' else [])); secs['codes'] = time.time() - t; t = time.time()
+    cache_codes(vq_dir, splits=data_splits(cfg.data.spec)); secs['codes'] = time.time() - t; t = time.time()
     print(f"[3/4] CFTN v2, stage 2A then 2B (switch at step {cfg.gen.switch_step}) -> {gen_dir}", file=sys.stderr)
-    gcfg = run_config(gen_dir, args.preset, o, 'train_gen')
+    gcfg = run_config(gen_dir, args.preset, o)
     train_generator(gcfg, 'cftn2', vq_dir, gen_dir, use_wandb=args.use_wandb); secs['cftn2'] = time.time() - t; t = time.time()
     print("[4/4] evaluation and samples", file=sys.stderr)
-    from naruto_core.sampling import load_generator
     b = load_generator(gen_dir)
     vq, _ = load_vqvae(vq_dir)
     rep = dict(preset=cfg.preset, data=cfg.data.spec, device=str(b.device), iterative_steps=12, guidance=args.guidance,
                vqvae=evaluate_vqvae(vq, load_data(cfg.data, 'val')), generation={})
     g = rep['guidance']
-    cb = load_generator(gen_dir, which='stage2A') if (gen_dir/'stage2A').exists() else b
+    cb = load_generator(gen_dir, which='captioner')
     rep['generation']['oneshot'] = evaluate_generator(b, mode='oneshot', num_prompts=200, caption_bundle=cb)
     rep['generation']['iterative_12'] = evaluate_generator(b, mode='iterative', steps=12, guidance=0.0, num_prompts=200, caption=False)
     rep['generation'][f'iterative_12_guided_{g:g}'] = evaluate_generator(b, mode='iterative', steps=12, guidance=g, num_prompts=200, caption=False)
-    if hasattr(b.model, 'bridges_off'):              # the text reaches the image only across the bridges: off -> chance
+    if b.model.has_bridges:                          # the text reaches the image only across the bridges: off -> chance
         with b.model.bridges_off(): rep['generation']['oneshot_bridges_off'] = evaluate_generator(b, mode='oneshot', num_prompts=200, caption=False)
     rep['caption_accuracy'] = rep['generation']['oneshot'].get('caption_accuracy')
     rep['oneshot_speedup'] = rep['generation']['iterative_12']['seconds_per_image'] / rep['generation']['oneshot']['seconds_per_image']
@@ -244,8 +246,6 @@ def cmd_bench(args):
     print(bench_table(res), file=sys.stderr)
 
 # %% ../nbs/14_cli.ipynb #09c9f796
-_HANDLERS = {}
-
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog='naruto', description='Text-to-image over discrete visual tokens: VQ-VAE v2 + LSTM/GPT/CFTN/CFTN v2.')
     sub = p.add_subparsers(dest='command', metavar='COMMAND', parser_class=_Parser)
@@ -281,7 +281,6 @@ def build_parser() -> argparse.ArgumentParser:
     s = add('caption', 'caption an image with a stage-2A CFTN v2')
     _flag(s, 'ckpt', required=True, help='CFTN v2 run directory (its stage2A/ weights are used when present)'); _flag(s, 'image', required=True)
     _flag(s, 'steps', type=int, default=0, help='0: left to right, one position per pass (default); K: K MaskGIT passes')
-    _flag(s, 'seed', type=int, default=0)
 
     s = add('eval', 'measure a run: prompt accuracy for a generator, PSNR and codebook figures for a VQ-VAE (JSON)')
     _flag(s, 'ckpt', required=True); _flag(s, 'prompts', default=None, help='file of captions, one per line')
@@ -303,7 +302,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/14_cli.ipynb #85451d9f
 def _handler(name):
-    if name in _HANDLERS: return _HANDLERS[name]
     fn = globals().get('cmd_' + name.replace('-', '_'))
     if fn is None: raise NarutoError(f"'naruto {name}' is not available in this version")
     return fn

@@ -17,11 +17,12 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from .data import collate, image_grid
-from .vqvae import VQVAE
+from .runs import read_metrics
+from .vqvae import VQVAE, perplexity
 
 # %% auto #0
-__all__ = ['evaluating', 'code_counts', 'perplexity', 'usage', 'dead_codes', 'plot_usage', 'code_patches', 'code_atlas',
-           'nearest_codes', 'recon_grid', 'read_metrics', 'dead_codes_over_training']
+__all__ = ['evaluating', 'code_counts', 'usage', 'dead_codes', 'plot_usage', 'code_patches', 'code_atlas', 'nearest_codes',
+           'recon_grid', 'dead_codes_over_training']
 
 # %% ../nbs/04_codebook.ipynb #9ccf97be
 @contextmanager
@@ -65,12 +66,6 @@ def code_counts(
     return counts
 
 # %% ../nbs/04_codebook.ipynb #bbb8c7de
-def perplexity(counts: Tensor) -> float:  # (K,) counts
-    "exp of the entropy of the normalised histogram: K for uniform use, 1 for a single code."
-    p = counts.double() / counts.sum().clamp(min=1)
-    p = p[p > 0]
-    return float(torch.exp(-(p * p.log()).sum()))
-
 def usage(counts: Tensor) -> float:
     "Fraction of the codes used at least once."
     return float((counts > 0).double().mean())
@@ -169,14 +164,6 @@ def recon_grid(
     return image_grid(torch.cat([images.cpu(), x_hat]), nrow=len(images))
 
 # %% ../nbs/04_codebook.ipynb #c5b70c55
-def read_metrics(path) -> list:
-    "The JSON objects of a metrics.jsonl file (blank or broken lines skipped)."
-    out = []
-    for line in Path(path).read_text().splitlines():
-        try: out.append(json.loads(line))
-        except json.JSONDecodeError: continue
-    return out
-
 def dead_codes_over_training(metrics_jsonl_path) -> plt.Figure:
     "Plot `dead` and `usage` of a run's metrics.jsonl over `step`."
     rows = read_metrics(metrics_jsonl_path)

@@ -5,7 +5,7 @@
 # %% ../nbs/05a_codes.ipynb #8d14ed99
 from __future__ import annotations
 
-import hashlib, json, os
+import json, os
 from pathlib import Path
 
 import torch
@@ -14,8 +14,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from .config import Config, NarutoError, load_config, read_config
 from .data import collate, image_grid, load_data
-from .training import CheckpointError, RunDir, Trainer, load_weights, seed_everything
-from .vqvae import VQVAE, codebook_stats, psnr, vqvae_loss
+from .runs import CheckpointError, RunDir, fingerprint, load_weights, write_json
+from .training import Trainer, seed_everything
+from .vqvae import VQVAE, perplexity, psnr, vqvae_loss
 
 # %% auto #0
 __all__ = ['evaluate_vqvae', 'vq_val_fn', 'vq_loss_fn', 'train_vqvae', 'vqvae_fingerprint', 'load_vqvae', 'encode_dataset',
@@ -37,9 +38,8 @@ def evaluate_vqvae(model: VQVAE, data: Dataset, batch_size: int = 64, device=Non
         ps.append(psnr(x_hat.float().clamp(-1, 1), x).cpu()); counts += torch.bincount(idx.flatten().cpu(), minlength=K)
     model.train(was)
     if n == 0: raise NarutoError("the evaluation data set has no readable images")
-    p = counts.float() / counts.sum()
     return dict(recon_loss=se / n, psnr=torch.cat(ps).mean().item(), codebook_usage=(counts > 0).float().mean().item(),
-                perplexity=torch.exp(-(p[p > 0] * p[p > 0].log()).sum()).item(), dead_codes=int((counts == 0).sum()),
+                perplexity=perplexity(counts), dead_codes=int((counts == 0).sum()),
                 n_images=sum(len(t) for t in ps))
 
 def vq_val_fn(val_data: Dataset, n_show: int = 8):
@@ -75,7 +75,7 @@ def vqvae_fingerprint(run) -> str:
     "Short sha256 of the VQ-VAE weights of run directory `run`."
     f = RunDir(run).ckpt/'model.safetensors'
     if not f.exists(): raise CheckpointError(f"no VQ-VAE checkpoint at {f} (train it with `naruto train-vqvae`)")
-    return hashlib.sha256(f.read_bytes()).hexdigest()[:16]
+    return fingerprint(f)
 
 def load_vqvae(run, device=None) -> tuple:
     "(VQVAE in eval mode, Config) of a stage-1 run directory."
@@ -116,7 +116,7 @@ def cache_codes(run, splits=('train', 'val'), data_spec: str | None = None, devi
         os.replace(tmp, f)
         meta = dict(vqvae=fp, data=cfg.data.spec, split=split, n=len(caps), grid=list(codes.shape[1:]),
                     codebook_size=cfg.vq.codebook_size, captions=caps)
-        tmpj = f.with_suffix('.json.tmp'); tmpj.write_text(json.dumps(meta)); os.replace(tmpj, f.with_suffix('.json'))
+        write_json(f.with_suffix('.json'), meta)
         out[split] = f
     return out
 

@@ -5,7 +5,7 @@
 # %% ../nbs/00_config.ipynb #d89141c3
 from __future__ import annotations
 
-import dataclasses
+import dataclasses, os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import yaml
 # %% auto #0
 __all__ = ['PRESETS', 'NarutoError', 'ConfigError', 'DataConfig', 'TextConfig', 'VQConfig', 'GenConfig', 'TrainConfig', 'Config',
            'config_from_dict', 'config_to_dict', 'parse_override', 'load_config', 'save_config', 'read_config',
-           'default_device']
+           'default_device', 'hf_offline']
 
 # %% ../nbs/00_config.ipynb #e483b22c
 class NarutoError(Exception):
@@ -273,6 +273,9 @@ def read_config(path) -> Config:
 # %% ../nbs/00_config.ipynb #e0e381be
 def default_device() -> torch.device:
     "CUDA when available (the LOCAL_RANK's GPU under torchrun), else the CPU."
-    import os
     if torch.cuda.is_available(): return torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
     return torch.device('cpu')
+
+def hf_offline(*switches: str) -> bool:
+    "True when the Hugging Face Hub must not be asked: HF_HUB_OFFLINE, or a library's own switch in `switches`, is set."
+    return any(os.environ.get(v, '').strip().lower() in ('1', 'true', 'yes', 'on') for v in ('HF_HUB_OFFLINE', *switches))

@@ -5,7 +5,7 @@
 # %% ../nbs/10_curriculum.ipynb #c099c58d
 from __future__ import annotations
 
-import hashlib, json, shutil
+import json, shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -15,25 +15,18 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from .blocks import TokenSpace, num_params
-from .baselines import GPT, LSTMGenerator
-from .callosal import BiHemisphericBrain
-from .cftn import CFTN, cosine_schedule, masked_token_loss, random_mask
-from .codes import CodesDataset, cache_codes, codes_path, load_vqvae, vqvae_fingerprint
-from .config import Config, GenConfig, NarutoError, config_to_dict, load_config, read_config
+from .cftn import cosine_schedule, masked_token_loss, random_mask
+from .codes import CodesDataset, cache_codes, load_vqvae, vqvae_fingerprint
+from .config import Config, GenConfig, NarutoError
+from .data import data_splits
+from .generators import GENERATORS, Generator, make_generator, null_like
+from .runs import RunDir, fingerprint, write_json
 from .tokenizer import encode_text, load_tokenizer, save_tokenizer, train_tokenizer
-from .training import RunDir, Trainer, barrier, dist_info, seed_everything, unwrap
+from .training import Trainer, barrier, dist_info, seed_everything, unwrap
 
 # %% auto #0
-__all__ = ['GENERATORS', 'make_generator', 'stage_at', 'null_like', 'GeneratorLoss', 'TokenizedCodes', 'collate_pairs',
-           'token_space', 'generator_val_fn', 'prepare_generator_run', 'train_generator']
-
-# %% ../nbs/10_curriculum.ipynb #0358efb5
-GENERATORS = dict(lstm=LSTMGenerator, gpt=GPT, cftn=CFTN, cftn2=BiHemisphericBrain)
-
-def make_generator(name: str, cfg: GenConfig, space: TokenSpace) -> nn.Module:
-    "A generator by name: lstm | gpt | cftn | cftn2."
-    if name not in GENERATORS: raise NarutoError(f"unknown model '{name}' (choose from {', '.join(GENERATORS)})")
-    return GENERATORS[name](cfg, space)
+__all__ = ['stage_at', 'GeneratorLoss', 'TokenizedCodes', 'collate_pairs', 'token_space', 'generator_val_fn',
+           'prepare_generator_run', 'train_generator']
 
 # %% ../nbs/10_curriculum.ipynb #30950113
 def stage_at(cfg: GenConfig, step: int) -> str:
@@ -42,12 +35,6 @@ def stage_at(cfg: GenConfig, step: int) -> str:
     return cfg.stage
 
 # %% ../nbs/10_curriculum.ipynb #45c0ba56
-def null_like(text: Tensor, sp: TokenSpace) -> Tensor:
-    "The unconditional caption [BOS] [NULL] [EOS] [PAD]..., shaped like `text` (training and guidance share it)."
-    out = torch.full_like(text, sp.pad_id)
-    out[:, 0], out[:, 1], out[:, 2] = sp.bos_id, sp.null_id, sp.eos_id
-    return out
-
 class GeneratorLoss:
     "The Trainer's loss for every generator: (model, (text, codes), step) -> (loss, metrics)."
     def __init__(self, cfg: GenConfig, space: TokenSpace, log_gates: bool = True):
@@ -61,19 +48,19 @@ class GeneratorLoss:
     def __call__(self, model, batch, step: int) -> tuple:
         text, codes = batch
         m = unwrap(model)
-        loss, metrics = (self._ar if m.kind == 'ar' else self._masked)(model, m, text, codes, step)
-        if self.log_gates and hasattr(m, 'gates'): metrics.update(m.gates())
+        loss, metrics = (self._ar if m.autoregressive else self._masked)(model, m, text, codes, step)
+        if self.log_gates: metrics.update(m.gates())                                 # empty without bridges
         return loss, metrics
 
     def _ar(self, model, m, text, codes, step):
-        logits = model(self.drop_captions(text, self.cfg.cond_drop), codes)          # (B, N, K)
+        logits, _ = model(self.drop_captions(text, self.cfg.cond_drop), codes)       # (B, N, K)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), codes.flatten())
         return loss, dict(token_acc=(logits.argmax(-1) == codes).float().mean().item())
 
     def _masked(self, model, m, text, codes, step):
         B, N = codes.shape; dev = codes.device
         stage = stage_at(self.cfg, step)
-        can_caption = stage == '2A' and getattr(m, 'predicts_text', False)
+        can_caption = stage == '2A' and m.can_caption
         cap = (torch.rand(B, device=dev) < self.cfg.caption_frac) & can_caption     # (B,) captioning examples
         gen = ~cap
         # text -> image: masked codes at a cosine ratio, some fully masked; captions dropped for guidance
@@ -132,8 +119,8 @@ def generator_val_fn(val: TokenizedCodes, space: TokenSpace, batch_size: int = 1
         for i in range(0, len(val), batch_size):
             text, codes = (t.to(dev) for t in collate_pairs([val[j] for j in range(i, min(len(val), i + batch_size))]))
             B, N = codes.shape
-            if model.kind == 'ar':
-                logits = model(text, codes)
+            if model.autoregressive:
+                logits, _ = model(text, codes)
                 parts = dict(loss=F.cross_entropy(logits.flatten(0, 1).float(), codes.flatten()).item(),
                              token_acc=(logits.argmax(-1) == codes).float().mean().item())
             else:
@@ -151,11 +138,6 @@ def generator_val_fn(val: TokenizedCodes, space: TokenSpace, batch_size: int = 1
     return val_fn
 
 # %% ../nbs/10_curriculum.ipynb #459cea98
-def _file_hash(path: Path) -> str: return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-def _tokenizer_hash(path: Path) -> str:
-    return hashlib.sha256(b''.join(f.read_bytes() for f in sorted(Path(path).glob('*.json')))).hexdigest()[:16]
-
 def prepare_generator_run(cfg: Config, model_name: str, vqvae, out, write: bool = True) -> dict:
     "Set up run `out` for a generator: VQ-VAE copy, tokenizer, generator.json; checks pairing when resuming."
     run = RunDir(out).make() if write else RunDir(out)   # write=False: read what rank 0 set up (torchrun)
@@ -173,8 +155,7 @@ def prepare_generator_run(cfg: Config, model_name: str, vqvae, out, write: bool 
                               f"holds {fp}: a generator only works with the codes it was trained on")
         return meta
     if not write: raise NarutoError(f"{meta_f} is missing: the generator run was not set up")
-    splits = ['train', 'val'] + (['heldout'] if cfg.data.spec == 'shapes' else [])
-    cache_codes(vq_run.path, splits=splits)
+    cache_codes(vq_run.path, splits=data_splits(cfg.data.spec))
     captions = CodesDataset(vq_run.path, 'train').captions
     if not any(c.strip() for c in captions): raise NarutoError(f"every caption of data set '{cfg.data.spec}' is empty")
     tok = load_tokenizer(cfg.text.tokenizer) if cfg.text.tokenizer else train_tokenizer(captions, cfg.text.vocab_size)
@@ -183,10 +164,10 @@ def prepare_generator_run(cfg: Config, model_name: str, vqvae, out, write: bool 
     shutil.copyfile(vq_run.ckpt/'model.safetensors', run.path/'vqvae'/'model.safetensors')
     shutil.copyfile(vq_run.config, run.path/'vqvae'/'config.yaml')
     space = token_space(tok, cfg, vq_cfg.vq.codebook_size, vq_cfg.grid)
-    meta = dict(model=model_name, space=asdict(space), tokenizer=_tokenizer_hash(run.path/'tokenizer'),
+    meta = dict(model=model_name, space=asdict(space), tokenizer=fingerprint(run.path/'tokenizer', '*.json'),
                 vqvae=dict(fingerprint=fp, source=str(vq_run.path.resolve()), codebook_size=vq_cfg.vq.codebook_size,
                            grid=vq_cfg.grid, image_size=vq_cfg.data.image_size))
-    tmp = meta_f.with_suffix('.tmp'); tmp.write_text(json.dumps(meta, indent=2)); tmp.replace(meta_f)
+    write_json(meta_f, meta, indent=2)
     return meta
 
 def train_generator(cfg: Config, model_name: str, vqvae, out, use_wandb: bool = False, progress=None, extra_val=None) -> nn.Module:
@@ -204,8 +185,8 @@ def train_generator(cfg: Config, model_name: str, vqvae, out, use_wandb: bool = 
     val = TokenizedCodes(CodesDataset(vqvae, 'val'), tok, space.text_len)
     seed_everything(cfg.train_gen.seed)         # the same initial weights in every process
     model = make_generator(model_name, cfg.gen, space)
-    # CFTN v2 keeps its stage-2A weights at the switch: the captioning model
-    snaps = {cfg.gen.switch_step: 'stage2A'} if getattr(model, 'predicts_text', False) and cfg.gen.stage == '2A' and cfg.gen.switch_step else {}
+    # a generator that captions keeps its stage-2A weights at the switch: the captioning model (run.weights('captioner'))
+    snaps = {cfg.gen.switch_step: RunDir.CAPTIONER} if model.can_caption and cfg.gen.stage == '2A' and cfg.gen.switch_step else {}
     t = Trainer(model, GeneratorLoss(cfg.gen, space), train, collate_pairs, cfg.train_gen, out, config=cfg,
                 val_fn=generator_val_fn(val, space, extra=extra_val), use_wandb=use_wandb,
                 name=f'{model_name}-{run.path.name}', progress=progress, snapshots=snaps)

@@ -14,14 +14,14 @@ import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from .config import DataConfig, NarutoError
+from .config import DataConfig, NarutoError, hf_offline
 
 # %% auto #0
 __all__ = ['KINDS', 'COLOURS', 'SIZES', 'POSITIONS', 'CORNERS', 'BACKGROUNDS', 'MAX_SHAPES', 'RGB', 'SIZE_FRAC', 'CENTRES',
            'HELDOUT', 'TRAIN_PAIRS', 'NARUTO', 'SPLITS', 'DataError', 'CaptionError', 'DataWarning', 'pil_to_tensor',
            'tensor_to_pil', 'image_grid', 'show_grid', 'Shape', 'Scene', 'caption', 'parse_caption', 'render',
-           'is_heldout', 'sample_scene', 'ShapesDataset', 'to_rgb', 'CaptionedImages', 'split_indices', 'load_data',
-           'collate']
+           'is_heldout', 'sample_scene', 'ShapesDataset', 'to_rgb', 'data_splits', 'CaptionedImages', 'split_indices',
+           'load_data', 'collate']
 
 # %% ../nbs/01_data.ipynb #2d882447
 class DataError(NarutoError):
@@ -320,6 +320,10 @@ def to_rgb(
 NARUTO = 'lambdalabs/naruto-blip-captions'
 SPLITS = ('train', 'val', 'heldout')
 
+def data_splits(spec: str) -> list:
+    "The splits data spec `spec` has: train and val, and for `shapes` also heldout (its held-out attribute pairs)."
+    return ['train', 'val'] + (['heldout'] if spec == 'shapes' else [])
+
 def _one_line(e: BaseException, n: int = 300) -> str:
     msg = ' '.join(str(e).split()) or type(e).__name__
     return msg if len(msg) <= n else msg[:n - 3] + '...'
@@ -403,9 +407,6 @@ class CaptionedImages(Dataset):
         return pil_to_tensor(img), self._captions[i]
 
 # %% ../nbs/01_data.ipynb #2b5b13ff
-def _offline() -> bool:
-    return any(os.environ.get(v, '').strip().lower() in ('1', 'true', 'yes', 'on') for v in ('HF_HUB_OFFLINE', 'HF_DATASETS_OFFLINE'))
-
 def _from_folder(spec: str, root: Path, max_items: int):
     meta = root / 'metadata.jsonl'
     if not meta.is_file():
@@ -442,7 +443,7 @@ def _from_hub(spec: str, name: str, split: str, max_items: int):
     try: ds = datasets.load_dataset(name, split=split)
     except Exception as e:
         msg = _one_line(e)
-        if _offline() and not isinstance(e, (ValueError, KeyError)):
+        if hf_offline('HF_DATASETS_OFFLINE') and not isinstance(e, (ValueError, KeyError)):
             raise DataError(f"data set {name!r} is not in the local cache and the Hub is offline (HF_HUB_OFFLINE=1): {msg}") from e
         raise DataError(f"data set {name!r} (split {split!r}) could not be loaded: {type(e).__name__}: {msg}") from e
     if isinstance(ds, dict): raise DataError(f"data set {name!r}: give a split, as hf:{name}:train")

@@ -396,10 +396,10 @@ def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidanc
                        caption: bool = True, caption_bundle=None) -> dict:
     "Prompt accuracy (seen / held-out, one / two shapes), per attribute, caption accuracy and time per image."
     import time
-    from naruto_core.sampling import caption_images, decode_tokens, default_mode, generate_tokens
+    from naruto_core.sampling import caption_images, decode_tokens, generate_tokens
     size = bundle.cfg.data.image_size
     probe = probe or load_or_train_probe(size)
-    mode = mode or default_mode(bundle)
+    mode = mode or bundle.model.default_mode
     bad = []
     if prompts is None:
         ms = bundle.cfg.data.max_shapes
@@ -427,7 +427,7 @@ def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidanc
         res[f'{name}_prompt_accuracy'] = rep[k]['prompt_accuracy'] if rep.get(k) else None
     res['unparsable_prompts'] = [dict(line=i, prompt=p, error=e) for i, p, e in bad]
     cb = caption_bundle or bundle                                               # e.g. the stage-2A weights
-    if caption and getattr(cb.model, 'predicts_text', False):
+    if caption and cb.model.can_caption:
         scenes = [parse_caption(p) for p in prompts]
         truth = torch.stack([pil_to_tensor(render(s, size)) for s in scenes])
         caps = []

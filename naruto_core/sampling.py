@@ -5,26 +5,21 @@
 # %% ../nbs/11_sampling.ipynb #c267a878
 from __future__ import annotations
 
-import json, math, time
-from dataclasses import dataclass
+import math
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .blocks import TokenSpace
 from .cftn import cosine_schedule
-from .config import Config, NarutoError, default_device, read_config
-from .curriculum import make_generator, null_like
-from .tokenizer import decode_text, encode_text, load_tokenizer
-from .training import CheckpointError, RunDir, load_weights
-from .vqvae import VQVAE
+from .config import NarutoError
+from .generators import Generator, GeneratorBundle, null_like
+from .tokenizer import decode_text, encode_text
 
 # %% auto #0
 __all__ = ['guided', 'filter_logits', 'gumbel_like', 'sample_probs', 'remask', 'sample_masked', 'sample_ar', 'sample_caption',
-           'GeneratorBundle', 'load_generator', 'default_mode', 'generate_tokens', 'decode_tokens', 'generate',
-           'caption_images']
+           'generate_tokens', 'decode_tokens', 'generate', 'caption_images']
 
 # %% ../nbs/11_sampling.ipynb #5a619c14
 def guided(fn, text: Tensor, null: Tensor | None, guidance: float, *args) -> Tensor:
@@ -136,62 +131,17 @@ def sample_caption(model: nn.Module, codes: Tensor, steps: int = 0) -> Tensor:
         text = remask(pred, probs, unknown, n_masked, sp.text_mask_id)
     return text
 
-# %% ../nbs/11_sampling.ipynb #bec19f8a
-@dataclass
-class GeneratorBundle:
-    "A trained generator with everything needed to turn prompts into images."
-    name: str
-    model: nn.Module
-    vqvae: VQVAE
-    tokenizer: object
-    cfg: Config
-    meta: dict
-    path: Path
-
-    @property
-    def space(self) -> TokenSpace: return self.model.space
-    @property
-    def device(self): return next(self.model.parameters()).device
-
-def load_generator(run, device=None, which: str = 'checkpoint') -> GeneratorBundle:
-    "Load generator run directory `run` (its `checkpoint/`, `best/` or a snapshot such as `stage2A/`) in eval mode."
-    import hashlib
-    run = RunDir(run)
-    meta_f = run.path/'generator.json'
-    if not meta_f.exists(): raise NarutoError(f"{run.path} is not a generator run directory (no generator.json)")
-    meta = json.loads(meta_f.read_text()); cfg = read_config(run.config)
-    vq_f = run.path/'vqvae'/'model.safetensors'
-    if not vq_f.exists(): raise CheckpointError(f"generator run {run.path} lacks its VQ-VAE ({vq_f})")
-    if hashlib.sha256(vq_f.read_bytes()).hexdigest()[:16] != meta['vqvae']['fingerprint']:
-        raise CheckpointError(f"{vq_f} is not the VQ-VAE this generator was trained with (fingerprint mismatch)")
-    vq = load_weights(VQVAE(read_config(run.path/'vqvae'/'config.yaml').vq), run.path/'vqvae').eval()
-    tok = load_tokenizer(run.path/'tokenizer')
-    space = TokenSpace(**meta['space'])
-    if len(tok) != space.text_vocab: raise CheckpointError(f"tokenizer in {run.path/'tokenizer'} does not match the generator")
-    model = make_generator(meta['model'], cfg.gen, space)
-    ck = {'best': run.best, 'checkpoint': run.ckpt}.get(which, run.path/which)   # or a snapshot, e.g. 'stage2A'
-    if not ck.exists():
-        if which not in ('best', 'checkpoint'): raise CheckpointError(f"{run.path} has no '{which}' weights")
-        ck = run.prev if run.prev.exists() else run.best
-    load_weights(model, ck).eval()
-    dev = device or default_device()
-    return GeneratorBundle(meta['model'], model.to(dev), vq.to(dev), tok, cfg, meta, run.path)
-
 # %% ../nbs/11_sampling.ipynb #ef608a29
-def default_mode(bundle: GeneratorBundle) -> str:
-    return 'ar' if bundle.model.kind == 'ar' else 'iterative'
-
 @torch.no_grad()
 def generate_tokens(bundle: GeneratorBundle, prompts: list, mode: str | None = None, steps: int = 12,
                     guidance: float = 0.0, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
                     batch_size: int = 64) -> Tensor:
     "Image tokens (len(prompts), N) for `prompts`."
-    mode = mode or default_mode(bundle)
-    kind = bundle.model.kind
-    if mode == 'ar' and kind != 'ar': raise NarutoError(f"mode 'ar' needs an autoregressive model (lstm, gpt); this run is '{bundle.name}'")
-    if mode in ('oneshot', 'iterative') and kind == 'ar':
-        raise NarutoError(f"mode '{mode}' needs a masked model (cftn, cftn2); '{bundle.name}' decodes with --mode ar")
+    m = bundle.model; mode = mode or m.default_mode
     if mode not in ('oneshot', 'iterative', 'ar'): raise NarutoError(f"unknown mode '{mode}' (oneshot, iterative, ar)")
+    if mode not in m.modes:
+        need = 'an autoregressive model (lstm, gpt)' if mode == 'ar' else 'a masked model (cftn, cftn2)'
+        raise NarutoError(f"mode '{mode}' needs {need}; '{bundle.name}' decodes with --mode {m.default_mode}")
     if steps < 1: raise NarutoError(f"steps must be >= 1, got {steps}")
     if temperature < 0: raise NarutoError(f"temperature must be >= 0, got {temperature}")
     dev = bundle.device
@@ -222,7 +172,7 @@ def generate(bundle: GeneratorBundle, prompts, num_samples: int = 1, **kw) -> Te
 @torch.no_grad()
 def caption_images(bundle: GeneratorBundle, images: Tensor, steps: int = 0) -> list:
     "Captions for images (B, 3, H, W) in [-1, 1] from a CFTN v2 trained in stage 2A."
-    if not getattr(bundle.model, 'predicts_text', False):
+    if not bundle.model.can_caption:
         raise NarutoError(f"captioning needs a CFTN v2 (cftn2) run trained in stage 2A; '{bundle.path}' is '{bundle.name}'")
     codes = bundle.vqvae.encode(images.to(bundle.device))[1].flatten(1)
     return decode_text(bundle.tokenizer, sample_caption(bundle.model, codes, steps).cpu())

@@ -14,11 +14,11 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from .config import NarutoError, TextConfig
+from .config import NarutoError, TextConfig, hf_offline
 
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'NULL_TOKEN', 'train_tokenizer', 'save_tokenizer', 'load_tokenizer', 'make_tokenizer', 'encode_text',
-           'null_text', 'decode_text']
+           'decode_text']
 
 # %% ../nbs/02_tokenizer.ipynb #b521dc2d
 SPECIAL_TOKENS = {'pad': '[PAD]', 'unk': '[UNK]', 'mask': '[MASK]', 'bos': '[BOS]', 'eos': '[EOS]', 'null': '[NULL]'}
@@ -109,9 +109,6 @@ def train_tokenizer(
     return _wrap(tk)
 
 # %% ../nbs/02_tokenizer.ipynb #9e373191
-def _offline() -> bool:
-    return any(os.environ.get(v, '').strip().lower() in ('1', 'true', 'yes', 'on') for v in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'))
-
 def _ensure_special(tok) -> PreTrainedTokenizerFast:
     "Add whichever of our special tokens `tok` lacks (in place); returns `tok`."
     missing = {f'{role}_token': t for role, t in SPECIAL_TOKENS.items() if role != 'null' and getattr(tok, f'{role}_token', None) is None}
@@ -141,10 +138,10 @@ def load_tokenizer(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            tok = AutoTokenizer.from_pretrained(str(p) if p.is_dir() else s, use_fast=True, local_files_only=_offline() or p.is_dir())
+            tok = AutoTokenizer.from_pretrained(str(p) if p.is_dir() else s, use_fast=True, local_files_only=hf_offline('TRANSFORMERS_OFFLINE') or p.is_dir())
     except Exception as e:
         msg = ' '.join(str(e).split())[:300]
-        where = 'a tokenizer directory' if p.is_dir() else ('a pretrained tokenizer in the local cache (the Hub is offline)' if _offline()
+        where = 'a tokenizer directory' if p.is_dir() else ('a pretrained tokenizer in the local cache (the Hub is offline)' if hf_offline('TRANSFORMERS_OFFLINE')
                                                              else 'a directory or a pretrained tokenizer')
         raise NarutoError(f"tokenizer {s!r}: cannot load it as {where}: {type(e).__name__}: {msg}") from e
     if not getattr(tok, 'is_fast', False): raise NarutoError(f"tokenizer {s!r}: only fast (tokenizers) tokenizers are supported")
@@ -175,17 +172,6 @@ def encode_text(
         row = [tok.bos_token_id, *ids, tok.eos_token_id]
         out[b, :len(row)] = torch.tensor(row)
     if cut: warnings.warn(f"encode_text: {cut} of {len(caps)} captions truncated to max_len={max_len} tokens")
-    return out
-
-def null_text(
-    tok: PreTrainedTokenizerFast,
-    batch_size: int,
-    max_len: int,
-) -> torch.Tensor:  # (batch_size, max_len) long: [BOS] [NULL] [EOS] [PAD]...
-    "The unconditional caption, for classifier-free guidance."
-    if max_len < 3: raise NarutoError(f"max_len must be >= 3 ([BOS] [NULL] [EOS]), got {max_len}")
-    out = torch.full((batch_size, max_len), tok.pad_token_id, dtype=torch.long)
-    out[:, :3] = torch.tensor([tok.bos_token_id, tok.convert_tokens_to_ids(NULL_TOKEN), tok.eos_token_id])
     return out
 
 # %% ../nbs/02_tokenizer.ipynb #57d2322d

@@ -5,144 +5,22 @@
 # %% ../nbs/05_training.ipynb #24d1e49e
 from __future__ import annotations
 
-import atexit, fcntl, json, math, os, random, shutil, socket, sys, time, warnings
+import atexit, json, math, os, random, socket, sys, time, warnings
 from contextlib import nullcontext
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
 from torch import nn
 from tqdm.auto import tqdm
 
 from .config import Config, NarutoError, TrainConfig, config_to_dict, default_device, save_config
+from .runs import RunDir, fault_point, find_checkpoint, save_checkpoint
 
 # %% auto #0
-__all__ = ['CheckpointError', 'CheckpointMismatch', 'RunDir', 'fault_point', 'save_checkpoint', 'load_state', 'load_weights',
-           'find_checkpoint', 'lr_at', 'make_optimizer', 'rng_state', 'set_rng_state', 'seed_everything', 'DataStream',
-           'dist_info', 'local_batch_size', 'barrier', 'unwrap', 'to_device', 'init_wandb', 'Trainer']
-
-# %% ../nbs/05_training.ipynb #7832edd1
-class CheckpointError(NarutoError):
-    "A checkpoint that is missing, truncated, corrupt or not ours."
-
-class CheckpointMismatch(CheckpointError):
-    "A sound checkpoint whose weights do not fit the model built from the current config."
-
-class RunDir:
-    "The files of a run: config.yaml, metrics.jsonl, checkpoint/, best/, samples/."
-    def __init__(self, path):
-        self.path = Path(path)
-        self.config, self.metrics = self.path/'config.yaml', self.path/'metrics.jsonl'
-        self.ckpt, self.prev, self.best = self.path/'checkpoint', self.path/'checkpoint.prev', self.path/'best'
-        self.samples, self.lockfile = self.path/'samples', self.path/'.lock'
-
-    def make(self):
-        "Create the directory, with an error naming it when that is not possible."
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.path/'.write-test'; probe.write_text('ok'); probe.unlink()
-        except OSError as e: raise NarutoError(f"cannot write to run directory {self.path}: {e.strerror or e}")
-        return self
-
-    def lock(self):
-        "Take an exclusive lock on the run (released when the process ends, even on SIGKILL)."
-        self._lock = open(self.lockfile, 'w')
-        try: fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise NarutoError(f"run directory {self.path} is in use by another process (lock {self.lockfile})")
-        self._lock.write(str(os.getpid())); self._lock.flush()
-        return self
-
-    def unlock(self):
-        if getattr(self, '_lock', None): self._lock.close(); self._lock = None
-
-    def read_metrics(self) -> list:
-        "The logged steps, as dicts."
-        if not self.metrics.exists(): return []
-        out = []
-        for line in self.metrics.read_text().splitlines():
-            try: out.append(json.loads(line))
-            except json.JSONDecodeError: pass   # a line cut short by a kill
-        return out
-
-# %% ../nbs/05_training.ipynb #32922359
-def fault_point(name: str, step: int):
-    "Test hook: SIGKILL this process at fault point `name` of `step` when NARUTO_FAULT='name@step' (tests only)."
-    if os.environ.get('NARUTO_FAULT') == f'{name}@{step}':
-        import signal; os.kill(os.getpid(), signal.SIGKILL)
-
-def _fsync_dir(path: Path):
-    try:
-        fd = os.open(path, os.O_RDONLY); os.fsync(fd); os.close(fd)
-    except OSError: pass
-
-def save_checkpoint(path, model: nn.Module, state: dict, keep_prev=None):
-    "Write `model` (safetensors) and `state` (torch.save) to folder `path` atomically; the old one moves to `keep_prev`."
-    path = Path(path); tmp = path.with_name(path.name + '.tmp')
-    if tmp.exists(): shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    step = state.get('step', 0)
-    save_model(model, str(tmp/'model.safetensors'), metadata={'step': str(step)})
-    fault_point('ckpt_weights', step)
-    torch.save(state, tmp/'state.pt')
-    for f in tmp.iterdir():
-        with open(f, 'rb') as fh: os.fsync(fh.fileno())
-    if path.exists():
-        if keep_prev is not None:
-            keep_prev = Path(keep_prev)
-            if keep_prev.exists(): shutil.rmtree(keep_prev)
-            os.replace(path, keep_prev)
-        else: shutil.rmtree(path)
-    fault_point('ckpt_swap', step)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-    return path
-
-def load_state(path) -> dict:
-    "Read `state.pt` of checkpoint folder `path` without executing any code."
-    f = Path(path)/'state.pt'
-    if not f.exists(): raise CheckpointError(f"checkpoint {path} has no state.pt")
-    try: return torch.load(f, map_location='cpu', weights_only=True)
-    except Exception as e:
-        msg = str(e).strip().splitlines()[0].split('. ')[0][:160] if str(e).strip() else type(e).__name__
-        if 'weights_only' in str(e) or 'Unsupported global' in str(e):
-            raise CheckpointError(f"refusing to load {f}: it holds objects other than tensors and plain data (possibly code)")
-        raise CheckpointError(f"checkpoint file {f} is truncated or corrupt: {msg}")
-
-def load_weights(model: nn.Module, path, strict=True) -> nn.Module:
-    "Load `model.safetensors` of checkpoint folder `path` into `model`."
-    f = Path(path)/'model.safetensors'
-    if not f.exists(): raise CheckpointError(f"checkpoint {path} has no model.safetensors")
-    try: missing, unexpected = load_model(model, str(f), strict=False, device='cpu')
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"checkpoint file {f} is truncated or corrupt: {str(e).splitlines()[0]}")
-    except RuntimeError as e:            # shapes differ: name the first tensor that does not fit
-        lines = [l.strip() for l in str(e).splitlines() if l.strip()] or [type(e).__name__]
-        raise CheckpointMismatch(f"checkpoint {f} does not fit this model (was the config changed, e.g. with --set on resume?): "
-                                 f"{next((l for l in lines if 'mismatch' in l), lines[0])[:240]}")
-    if strict and (missing or unexpected):
-        raise CheckpointMismatch(f"checkpoint {f} does not fit this model (was the config changed, e.g. with --set on resume?): "
-                                 f"missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}")
-    return model
-
-def find_checkpoint(run: RunDir, model: nn.Module | None = None):
-    "The newest loadable checkpoint of `run` (checkpoint/, then checkpoint.prev/, then best/) and its state, or (None, None)."
-    tried = []
-    for p in (run.ckpt, run.prev, run.best):
-        if not p.exists(): continue
-        try:
-            state = load_state(p)
-            if model is not None: load_weights(model, p)
-            if tried: warnings.warn(f"{'; '.join(tried)}; resuming from {p.name}/ (step {state.get('step')})")
-            return p, state
-        except CheckpointMismatch: raise      # the older ones were made with the same config: no point trying them
-        except CheckpointError as e: tried.append(str(e))
-    if tried: raise CheckpointError(f"no loadable checkpoint in {run.path}: {'; '.join(tried)}")
-    return None, None
+__all__ = ['lr_at', 'make_optimizer', 'rng_state', 'set_rng_state', 'seed_everything', 'DataStream', 'dist_info',
+           'local_batch_size', 'barrier', 'unwrap', 'to_device', 'init_wandb', 'Trainer']
 
 # %% ../nbs/05_training.ipynb #92a3f7bc
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -227,7 +105,7 @@ def barrier(world: int):
 
 def unwrap(model: nn.Module) -> nn.Module:
     "The model inside a DistributedDataParallel wrapper (or the model itself)."
-    return model.module if hasattr(model, 'module') else model
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 def to_device(batch, device):
     "Move the tensors of a (nested) batch to `device`."
@@ -266,9 +144,6 @@ class Trainer:
                  out,                      # the run directory
                  config: Config | None = None,  # the full config, saved as config.yaml
                  val_fn=None,              # (model, step) -> metrics dict (floats, PIL images, figures)
-                 best_key: str = 'val_loss', best_mode: str = 'min',
-                 extra_state=None,         # object with state_dict()/load_state_dict() saved with each checkpoint
-                 on_checkpoint=None,       # called with (run, step) after each checkpoint
                  snapshots: dict | None = None,  # {step: folder}: also keep the checkpoint of that step in run/folder
                  use_wandb: bool = False, name: str | None = None, progress: bool | None = None,
                  find_unused: bool = True):      # DDP: some parameters may get no gradient in a step
@@ -277,8 +152,7 @@ class Trainer:
         local_batch_size(cfg.batch_size, self.world, f'{section}.batch_size')
         self.device, self.find_unused = default_device(), find_unused
         self.cfg, self.config, self.loss_fn, self.val_fn, self.collate = cfg, config, loss_fn, val_fn, collate
-        self.data, self.best_key, self.best_mode, self.extra_state = data, best_key, best_mode, extra_state
-        self.on_checkpoint, self.use_wandb, self.name, self.progress = on_checkpoint, use_wandb, name, progress
+        self.data, self.use_wandb, self.name, self.progress = data, use_wandb, name, progress
         self.snapshots = snapshots or {}
         self.run = RunDir(out)
         self.model = model.to(self.device)
@@ -297,7 +171,6 @@ class Trainer:
                   data=self.stream.state_dict(),
                   best=self.best, acc=self.acc, wandb_id=self.wandb_id, world=self.world,
                   config=config_to_dict(self.config) if self.config is not None else None)
-        if self.extra_state is not None: st['extra'] = self.extra_state.state_dict()
         return st
 
     def load_state_dict(self, st: dict):
@@ -307,7 +180,6 @@ class Trainer:
         rng = st['rng'] if isinstance(st['rng'], list) else [st['rng']]    # a list: one state per rank
         if len(rng) == self.world: set_rng_state(rng[self.rank])
         else: seed_everything(self.cfg.seed + self.step + self.rank)     # resumed with another number of processes
-        if self.extra_state is not None and 'extra' in st: self.extra_state.load_state_dict(st['extra'])
 
     def resume(self) -> bool:
         "Load the newest good checkpoint of the run, if any; trim metrics logged after it."
@@ -330,7 +202,6 @@ class Trainer:
 
     def save(self, best=False):
         self.write(self.run.best if best else self.run.ckpt, keep_prev=None if best else self.run.prev)
-        if self.is_main and self.on_checkpoint is not None and not best: self.on_checkpoint(self.run, self.step)
 
     # -- logging -----------------------------------------------------------------------------------
     def log(self, metrics: dict):
@@ -364,7 +235,7 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------------
     def validate(self) -> dict:
-        "Rank 0 validates while the others wait; a better `best_key` value writes best/."
+        "Rank 0 validates while the others wait; a lower `val_loss` than any before writes best/."
         if self.val_fn is None: return {}
         res, better = {}, False
         if self.is_main:
@@ -372,8 +243,8 @@ class Trainer:
             with torch.no_grad(), self.amp: res = self.val_fn(m, self.step)
             m.train(was)
             self.log(res)
-            v = res.get(self.best_key)
-            better = v is not None and (self.best is None or (v < self.best if self.best_mode == 'min' else v > self.best))
+            v = res.get('val_loss')
+            better = v is not None and (self.best is None or v < self.best)
             if better: self.best = float(v)
         if self.world > 1:                    # the others wait here for rank 0's verdict
             box = [better, self.best]; dist.broadcast_object_list(box, 0); better, self.best = box

@@ -16,7 +16,7 @@ from .config import NarutoError, VQConfig
 
 # %% auto #0
 __all__ = ['ResidualStack', 'check_image_size', 'Encoder', 'Decoder', 'nearest_code', 'sample_rows', 'VectorQuantizerEMA',
-           'VectorQuantizer', 'make_quantizer', 'VQVAE', 'psnr', 'codebook_stats', 'vqvae_loss']
+           'VectorQuantizer', 'make_quantizer', 'VQVAE', 'psnr', 'perplexity', 'codebook_stats', 'vqvae_loss']
 
 # %% ../nbs/03_vqvae.ipynb #050bef0e
 class ResidualStack(nn.Module):
@@ -283,12 +283,16 @@ def psnr(x: Tensor, y: Tensor) -> Tensor:   # (B, 3, H, W) x 2 in [-1, 1] -> (B,
     return 10 * torch.log10(1 / mse)
 
 # %% ../nbs/03_vqvae.ipynb #37f67cef
+def perplexity(counts: Tensor) -> float:  # (K,) counts
+    "exp of the entropy of the normalised code histogram: K for uniform use, 1 for a single code."
+    p = counts.double() / counts.sum().clamp(min=1)
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
 def codebook_stats(indices: Tensor, K: int) -> dict:   # indices (...,) long in [0, K)
-    "Perplexity (exp entropy of the code histogram) and usage (fraction of codes used) of a batch of indices."
-    counts = torch.bincount(indices.flatten(), minlength=K).float()
-    p = counts / counts.sum().clamp(min=1)
-    entropy = -(p[p > 0] * p[p > 0].log()).sum()
-    return dict(perplexity=float(entropy.exp()), usage=float((counts > 0).float().mean()))
+    "Perplexity and usage (fraction of codes used) of a batch of indices."
+    counts = torch.bincount(indices.flatten(), minlength=K)
+    return dict(perplexity=perplexity(counts), usage=float((counts > 0).float().mean()))
 
 # %% ../nbs/03_vqvae.ipynb #e68bc0a9
 def vqvae_loss(

@@ -12,7 +12,8 @@ import ipywidgets as W
 
 from .config import NarutoError
 from .data import image_grid
-from .sampling import default_mode, generate, load_generator
+from .generators import load_generator
+from .sampling import generate
 
 # %% auto #0
 __all__ = ['find_runs', 'PromptPanel']
@@ -56,7 +57,7 @@ class PromptPanel:
         "Render the prompt with the current settings (what the Generate button does)."
         try:
             b = self.bundle()
-            mode = default_mode(b) if self.mode.value == 'auto' else self.mode.value
+            mode = b.model.default_mode if self.mode.value == 'auto' else self.mode.value
             self.images = generate(b, self.prompt.value, num_samples=self.num_samples.value, mode=mode, steps=self.steps.value,
                                    guidance=self.guidance.value, temperature=self.temperature.value, seed=self.seed.value)
             grid = image_grid(self.images, nrow=min(4, len(self.images)))
@@ -70,7 +71,7 @@ class PromptPanel:
         "The gate values of the selected CFTN v2 run, as a small table."
         try: b = self.bundle() if self.run.value else None
         except NarutoError as e: self.gates.value = str(e); return
-        if b is None or not hasattr(b.model, 'gates'): self.gates.value = ''; return
+        if b is None or not b.model.has_bridges: self.gates.value = ''; return
         rows = ''.join(f"<tr><td>{k}</td><td>{v:+.3f}</td></tr>" for k, v in b.model.gates().items())
         self.gates.value = f"<b>callosal gates</b><table>{rows}</table>"
 
