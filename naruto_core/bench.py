@@ -259,16 +259,20 @@ def _train_figures(model, step, fwd_inputs, tokens: int, bc: BenchConfig, gflops
     return dict(params=num_params(model), train_step_ms=ms, train_tokens_per_s=tokens / (ms * 1e-3),
                 flops_per_step=flops, mfu=flops / (ms * 1e-3) / (gflops * 1e9))
 
-def bench_generator(name: str, cfg: Config, bc: BenchConfig, space: TokenSpace, gflops: float, device=None) -> dict:
-    "Training and sampling figures of our generator `name` (lstm | gpt | cftn | cftn2)."
-    dev = torch.device(device or 'cpu')
+def _bench_training(make, cfg: Config, bc: BenchConfig, space: TokenSpace, gflops: float, dev) -> tuple:
+    "(model in eval mode, its training figures, sampling captions) of generator `make()`, trained by our loss and step."
     torch.manual_seed(0)
-    model = make_generator(name, cfg.gen, space).to(dev)
+    model = make().to(dev)
     batch = random_tokens(space, bc.train_batch, seed=1, device=dev)
     step = train_step_fn(model, GeneratorLoss(cfg.gen, space, log_gates=False), batch, cfg.train_gen)
     res = _train_figures(model, step, batch, bc.train_batch * (space.text_len + space.num_image_tokens), bc, gflops, dev)
-    model.eval()
     text, _ = random_tokens(space, bc.sample_batch, seed=2, device=dev)
+    return model.eval(), res, text
+
+def bench_generator(name: str, cfg: Config, bc: BenchConfig, space: TokenSpace, gflops: float, device=None) -> dict:
+    "Training and sampling figures of our generator `name` (lstm | gpt | cftn | cftn2)."
+    dev = torch.device(device or 'cpu')
+    model, res, text = _bench_training(lambda: make_generator(name, cfg.gen, space), cfg, bc, space, gflops, dev)
     with torch.inference_mode():
         if model.autoregressive: res['sample_ms'] = dict(ar=time_ms(lambda: sample_ar(model, text), bc.repeats, bc.warmup, dev) / bc.sample_batch)
         else:
@@ -308,13 +312,7 @@ def bench_x_transformers_maskgit(cfg: Config, bc: BenchConfig, space: TokenSpace
     "Training step, forward pass and 12-step sampling of the x-transformers MaskGIT of our CFTN's size."
     if (skip := _skipped('x_transformers')): return skip
     dev = torch.device(device or 'cpu')
-    torch.manual_seed(0)
-    model = XTMaskGIT(cfg.gen, space).to(dev)
-    batch = random_tokens(space, bc.train_batch, seed=1, device=dev)
-    step = train_step_fn(model, GeneratorLoss(cfg.gen, space, log_gates=False), batch, cfg.train_gen)
-    res = _train_figures(model, step, batch, bc.train_batch * (space.text_len + space.num_image_tokens), bc, gflops, dev)
-    model.eval()
-    text, _ = random_tokens(space, bc.sample_batch, seed=2, device=dev)
+    model, res, text = _bench_training(lambda: XTMaskGIT(cfg.gen, space), cfg, bc, space, gflops, dev)
     with torch.inference_mode():
         res['forward_ms'], res[f'sample_ms_iterative_{ITERATIVE_STEPS}'], res[f'iterative_{ITERATIVE_STEPS}_passes'] = \
             masked_sampling_times(model, text, bc, dev)

@@ -15,8 +15,9 @@ from torch import Tensor, nn
 from .config import NarutoError, VQConfig
 
 # %% auto #0
-__all__ = ['ResidualStack', 'check_image_size', 'Encoder', 'Decoder', 'nearest_code', 'sample_rows', 'VectorQuantizerEMA',
-           'VectorQuantizer', 'make_quantizer', 'VQVAE', 'psnr', 'perplexity', 'codebook_stats', 'vqvae_loss']
+__all__ = ['ResidualStack', 'check_image_size', 'Encoder', 'Decoder', 'nearest_code', 'sample_rows', 'Quantiser',
+           'VectorQuantizerEMA', 'VectorQuantizer', 'make_quantizer', 'VQVAE', 'psnr', 'perplexity', 'codebook_stats',
+           'vqvae_loss']
 
 # %% ../nbs/03_vqvae.ipynb #050bef0e
 class ResidualStack(nn.Module):
@@ -118,8 +119,36 @@ def sample_rows(
     if _distributed(): dist.broadcast(out, 0)
     return out
 
+# %% ../nbs/03_vqvae.ipynb #4d39063e
+class Quantiser(nn.Module):
+    "Nearest-code quantisation with straight-through gradients; subclasses say how the codebook learns."
+    def dead_count(self) -> int:
+        "Codes whose EMA cluster size is below `dead_threshold`."
+        return int((self.cluster_size < self.dead_threshold).sum())
+
+    def lookup(self, indices: Tensor) -> Tensor:  # (B, H, W) long -> (B, D, H, W)
+        "The code vectors of a grid of indices."
+        return F.embedding(indices, self.embed).permute(0, 3, 1, 2).contiguous()
+
+    def forward(self, z: Tensor) -> tuple:  # (B, D, H, W) -> z_q (B, D, H, W), indices (B, H, W), loss ()
+        "Quantise `z`; in training mode also update the codebook."
+        B, D, H, W = z.shape
+        assert D == self.code_dim, f"expected {self.code_dim} channels, got {D}"
+        with torch.autocast(z.device.type, enabled=False):
+            z = z.float()
+            flat = z.detach().permute(0, 2, 3, 1).reshape(-1, D)                  # (B*H*W, D)
+            if self.training and not bool(self.initted):
+                with torch.no_grad(): self._init_from_data(flat)
+            with torch.no_grad(): indices = nearest_code(flat, self.embed)        # (B*H*W,)
+            z_q = F.embedding(indices, self.embed).view(B, H, W, D).permute(0, 3, 1, 2)  # (B, D, H, W)
+            if self.training:
+                with torch.no_grad(): self._update(flat, indices)
+            loss = self._loss(z, z_q)
+            z_q = z + (z_q - z).detach()                                           # straight-through
+        return z_q, indices.view(B, H, W), loss
+
 # %% ../nbs/03_vqvae.ipynb #3be73381
-class VectorQuantizerEMA(nn.Module):
+class VectorQuantizerEMA(Quantiser):
     "Nearest-code quantiser whose codebook is an EMA of the assigned encoder outputs (with data init and dead-code restart)."
     def __init__(self,
                  codebook_size: int,           # K
@@ -140,14 +169,6 @@ class VectorQuantizerEMA(nn.Module):
         self.register_buffer('embed_avg', embed.clone())                   # (K, D) m = N e
         self.register_buffer('initted', torch.tensor(not data_init))
         self.last_dead = 0   # dead codes found at the last training step (before their restart)
-
-    def dead_count(self) -> int:
-        "Codes whose EMA cluster size is below `dead_threshold`."
-        return int((self.cluster_size < self.dead_threshold).sum())
-
-    def lookup(self, indices: Tensor) -> Tensor:  # (B, H, W) long -> (B, D, H, W)
-        "The code vectors of a grid of indices."
-        return F.embedding(indices, self.embed).permute(0, 3, 1, 2).contiguous()
 
     @torch.no_grad()
     def _init_from_data(self, z: Tensor):
@@ -179,25 +200,15 @@ class VectorQuantizerEMA(nn.Module):
         self.cluster_size[dead] = self.dead_threshold
         self.embed_avg[dead] = new * self.dead_threshold
 
-    def forward(self, z: Tensor) -> tuple:  # (B, D, H, W) -> z_q (B, D, H, W), indices (B, H, W), loss ()
-        "Quantise `z`; in training mode also update the codebook."
-        B, D, H, W = z.shape
-        assert D == self.code_dim, f"expected {self.code_dim} channels, got {D}"
-        with torch.autocast(z.device.type, enabled=False):
-            z = z.float()
-            flat = z.detach().permute(0, 2, 3, 1).reshape(-1, D)                  # (B*H*W, D)
-            if self.training and not bool(self.initted): self._init_from_data(flat)
-            with torch.no_grad(): indices = nearest_code(flat, self.embed)        # (B*H*W,)
-            z_q = F.embedding(indices, self.embed).view(B, H, W, D).permute(0, 3, 1, 2)  # (B, D, H, W)
-            if self.training:
-                self._ema_update(flat, indices)
-                self._restart_dead(flat)
-            loss = self.beta * F.mse_loss(z, z_q.detach())
-            z_q = z + (z_q - z).detach()                                           # straight-through
-        return z_q, indices.view(B, H, W), loss
+    def _update(self, z: Tensor, indices: Tensor):
+        self._ema_update(z, indices)
+        self._restart_dead(z)
+
+    def _loss(self, z: Tensor, z_q: Tensor) -> Tensor:
+        return self.beta * F.mse_loss(z, z_q.detach())                            # commitment only
 
 # %% ../nbs/03_vqvae.ipynb #3528fe20
-class VectorQuantizer(nn.Module):
+class VectorQuantizer(Quantiser):
     "Straight-through VQ-VAE v1 quantiser: a learned codebook, loss = codebook + beta * commitment."
     def __init__(self,
                  codebook_size: int,           # K
@@ -214,31 +225,18 @@ class VectorQuantizer(nn.Module):
         self.register_buffer('initted', torch.tensor(not data_init))
         self.last_dead = 0
 
-    dead_count = VectorQuantizerEMA.dead_count
-    lookup = VectorQuantizerEMA.lookup
+    def _init_from_data(self, z: Tensor):
+        self.embed.copy_(sample_rows(z, self.codebook_size))
+        self.initted.fill_(True)
 
-    def forward(self, z: Tensor) -> tuple:  # (B, D, H, W) -> z_q (B, D, H, W), indices (B, H, W), loss ()
-        "Quantise `z`; the loss trains both the codebook and the encoder."
-        B, D, H, W = z.shape
-        assert D == self.code_dim, f"expected {self.code_dim} channels, got {D}"
-        with torch.autocast(z.device.type, enabled=False):
-            z = z.float()
-            flat = z.detach().permute(0, 2, 3, 1).reshape(-1, D)                  # (B*H*W, D)
-            if self.training and not bool(self.initted):
-                with torch.no_grad():
-                    self.embed.copy_(sample_rows(flat, self.codebook_size))
-                    self.initted.fill_(True)
-            with torch.no_grad(): indices = nearest_code(flat, self.embed)        # (B*H*W,)
-            z_q = F.embedding(indices, self.embed).view(B, H, W, D).permute(0, 3, 1, 2)  # (B, D, H, W)
-            if self.training:
-                with torch.no_grad():
-                    counts = torch.bincount(indices, minlength=self.codebook_size).float()
-                    if _distributed(): dist.all_reduce(counts)
-                    self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
-                    self.last_dead = self.dead_count()
-            loss = F.mse_loss(z_q, z.detach()) + self.beta * F.mse_loss(z, z_q.detach())
-            z_q = z + (z_q - z).detach()
-        return z_q, indices.view(B, H, W), loss
+    def _update(self, z: Tensor, indices: Tensor):    # the codebook learns by its loss; only the counts are kept here
+        counts = torch.bincount(indices, minlength=self.codebook_size).float()
+        if _distributed(): dist.all_reduce(counts)
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.last_dead = self.dead_count()
+
+    def _loss(self, z: Tensor, z_q: Tensor) -> Tensor:  # codebook loss + beta * commitment
+        return F.mse_loss(z_q, z.detach()) + self.beta * F.mse_loss(z, z_q.detach())
 
 # %% ../nbs/03_vqvae.ipynb #751e6d6f
 def make_quantizer(cfg: VQConfig) -> nn.Module:
