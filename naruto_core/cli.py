@@ -124,7 +124,7 @@ def _check_prompt(prompt: str) -> str:
     return ''.join(c for c in prompt if ord(c) >= 32 or c in '\t\n')
 
 def cmd_generate(args):
-    from naruto_core.data import image_grid
+    from naruto_core.shapes import image_grid
     from naruto_core.generators import load_generator
     from naruto_core.sampling import generate
     if args.num_samples < 1 or args.num_samples > 256: raise NarutoError(f"--num_samples must be in 1..256, got {args.num_samples}")
@@ -142,7 +142,8 @@ def cmd_generate(args):
 
 def cmd_caption(args):
     from PIL import Image, UnidentifiedImageError
-    from naruto_core.data import pil_to_tensor, to_rgb
+    from naruto_core.data import to_rgb
+    from naruto_core.shapes import pil_to_tensor
     from naruto_core.generators import load_generator
     from naruto_core.sampling import caption_images
     b = load_generator(args.ckpt, which='captioner')

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from .data import collate, image_grid
+from .data import collate
+from .shapes import image_grid
 from .runs import read_metrics
 from .vqvae import VQVAE, perplexity
 

@@ -13,7 +13,8 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset
 
 from .config import Config, NarutoError, load_config, read_config
-from .data import collate, image_grid, load_data
+from .data import collate, load_data
+from .shapes import image_grid
 from .runs import CheckpointError, RunDir, fingerprint, load_weights, write_json
 from .training import Trainer, seed_everything
 from .vqvae import VQVAE, perplexity, psnr, vqvae_loss

@@ -11,7 +11,7 @@ from pathlib import Path
 import ipywidgets as W
 
 from .config import NarutoError
-from .data import image_grid
+from .shapes import image_grid
 from .generators import load_generator
 from .sampling import generate
 

@@ -83,7 +83,7 @@ def test_odd_prompts_generate_or_one_line(runs, tmp_path, prompt):
 
 def test_caption(runs, tmp_path):
     img = tmp_path / 'x.png'
-    from naruto_core.data import parse_caption, render
+    from naruto_core.shapes import parse_caption, render
     render(parse_caption('a large red circle in the center on a white background'), 16).save(img)
     r = naruto('caption', '--ckpt', runs['cftn2'], '--image', img, check=True)
     assert len(r.stdout.strip().splitlines()) == 1          # one caption line (a tiny model's may be short)

@@ -13,7 +13,8 @@ from PIL import Image
 
 import datasets
 from naruto_core.config import DataConfig, NarutoError
-from naruto_core.data import (CaptionError, DataError, DataWarning, collate, load_data, parse_caption, NARUTO)
+from naruto_core.data import collate, load_data, NARUTO
+from naruto_core.shapes import CaptionError, DataError, DataWarning, parse_caption
 
 SIZE = 16
 

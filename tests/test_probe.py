@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from naruto_core import evaluation as ev
+from naruto_core import probe as pb
 from naruto_core.config import NarutoError
-from naruto_core.data import CaptionError, parse_caption, pil_to_tensor, render
+from naruto_core.shapes import CaptionError, parse_caption, pil_to_tensor, render
 
 BUDGET = dict(steps=300, batch_size=32)  # a few seconds on 2 CPU cores; the full budget is the notebook's
 
@@ -27,7 +28,7 @@ def probe(cache):
     # spin at their barriers and run several times slower than one.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    try: return ev.load_or_train_probe(32, cache_dir=cache, **BUDGET)
+    try: return pb.load_or_train_probe(32, cache_dir=cache, **BUDGET)
     finally: torch.set_num_threads(threads)
 
 
@@ -56,13 +57,13 @@ def test_probe_reads_larger_images(probe):
 
 
 def test_cache_reloads_the_same_weights(probe, cache, monkeypatch):
-    path = ev.probe_cache_path(32, cache)
+    path = pb.probe_cache_path(32, cache)
     assert path.is_file() and [p.name for p in cache.iterdir()] == [path.name]  # no temporary file left
     def no_training(*a, **k): raise AssertionError("the cached probe should have been loaded, not retrained")
-    monkeypatch.setattr(ev, 'train_probe', no_training)
+    monkeypatch.setattr(pb, 'train_probe', no_training)
     with warnings.catch_warnings():
-        warnings.simplefilter('error', ev.ProbeCacheWarning)
-        again = ev.load_or_train_probe(32, cache_dir=cache, **BUDGET)
+        warnings.simplefilter('error', pb.ProbeCacheWarning)
+        again = pb.load_or_train_probe(32, cache_dir=cache, **BUDGET)
     x = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     with torch.no_grad():
         a, b = probe(x), again(x)
@@ -70,25 +71,25 @@ def test_cache_reloads_the_same_weights(probe, cache, monkeypatch):
 
 
 def test_corrupt_cache_is_retrained_with_a_warning(tmp_path):
-    path = ev.probe_cache_path(16, tmp_path)
+    path = pb.probe_cache_path(16, tmp_path)
     path.write_bytes(b'\x00garbage, not safetensors')
-    with pytest.warns(ev.ProbeCacheWarning, match='retraining'):
-        p = ev.load_or_train_probe(16, cache_dir=tmp_path, steps=3, batch_size=4)
-    assert isinstance(p, ev.AttributeProbe) and not p.training
+    with pytest.warns(pb.ProbeCacheWarning, match='retraining'):
+        p = pb.load_or_train_probe(16, cache_dir=tmp_path, steps=3, batch_size=4)
+    assert isinstance(p, pb.AttributeProbe) and not p.training
     with warnings.catch_warnings():
-        warnings.simplefilter('error', ev.ProbeCacheWarning)
-        ev.load_or_train_probe(16, cache_dir=tmp_path, steps=3, batch_size=4)  # the rewritten file loads cleanly
+        warnings.simplefilter('error', pb.ProbeCacheWarning)
+        pb.load_or_train_probe(16, cache_dir=tmp_path, steps=3, batch_size=4)  # the rewritten file loads cleanly
 
 
 def test_cache_trained_with_other_settings_is_retrained(tmp_path):
-    ev.load_or_train_probe(16, cache_dir=tmp_path, steps=2, batch_size=4)
-    with pytest.warns(ev.ProbeCacheWarning, match='other settings'):
-        ev.load_or_train_probe(16, cache_dir=tmp_path, steps=3, batch_size=4)
+    pb.load_or_train_probe(16, cache_dir=tmp_path, steps=2, batch_size=4)
+    with pytest.warns(pb.ProbeCacheWarning, match='other settings'):
+        pb.load_or_train_probe(16, cache_dir=tmp_path, steps=3, batch_size=4)
 
 
 def test_default_cache_dir_follows_naruto_cache(tmp_path, monkeypatch):
     monkeypatch.setenv('NARUTO_CACHE', str(tmp_path))
-    assert ev.probe_cache_path(32) == tmp_path / 'probe_32px_v1.safetensors'
+    assert pb.probe_cache_path(32) == tmp_path / 'probe_32px_v1.safetensors'
 
 
 def test_unparsable_prompts_are_reported_not_fatal(probe):
