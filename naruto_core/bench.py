@@ -506,7 +506,7 @@ def compare_generators(
 ) -> dict:
     "Train (or reuse) every generator on one VQ-VAE with one budget; prompt accuracy and cost of every decoding mode."
     from naruto_core.codes import train_vqvae
-    from naruto_core.curriculum import train_generator
+    from naruto_core.stage2 import train_generator
     from naruto_core.evaluation import evaluate_generator
     from naruto_core.probe import load_or_train_probe
     from naruto_core.generators import load_generator

@@ -106,7 +106,7 @@ def cmd_eval(args):
 
 # %% ../nbs/14_cli.ipynb #cc42d2ff
 def cmd_train(args):
-    from naruto_core.curriculum import train_generator
+    from naruto_core.stage2 import train_generator
     out = args.out or f'runs/{args.model}'
     o = _overrides(args, 'train_gen') + ([f'gen.stage={args.stage}'] if args.stage else [])
     if args.stage == '2B' and not any(x.startswith('gen.switch_step') for x in args.set): o.append('gen.switch_step=0')
@@ -189,7 +189,7 @@ def report_markdown(rep: dict) -> str:
 def cmd_demo(args):
     import torch
     from naruto_core.codes import cache_codes, evaluate_vqvae, load_vqvae, train_vqvae
-    from naruto_core.curriculum import train_generator
+    from naruto_core.stage2 import train_generator
     from naruto_core.data import data_splits, load_data
     from naruto_core.evaluation import demo_samples, evaluate_generator
     from naruto_core.callosal import plot_gates

@@ -5,28 +5,18 @@
 # %% ../nbs/10_curriculum.ipynb #c099c58d
 from __future__ import annotations
 
-import json, shutil
-from dataclasses import asdict
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-from torch.utils.data import Dataset
+from torch import Tensor
 
 from .blocks import TokenSpace, num_params
 from .cftn import cosine_schedule, masked_token_loss, random_mask
-from .codes import CodesDataset, cache_codes, load_vqvae, vqvae_fingerprint
-from .config import Config, GenConfig, NarutoError
-from .data import data_splits
-from .generators import GENERATORS, Generator, make_generator, null_like
-from .runs import RunDir, fingerprint, write_json
-from .tokenizer import encode_text, load_tokenizer, save_tokenizer, train_tokenizer
-from .training import Trainer, barrier, dist_info, seed_everything, unwrap
+from .config import GenConfig
+from .generators import GENERATORS, make_generator, null_like
+from .training import unwrap
 
 # %% auto #0
-__all__ = ['stage_at', 'GeneratorLoss', 'TokenizedCodes', 'collate_pairs', 'token_space', 'generator_val_fn',
-           'prepare_generator_run', 'train_generator']
+__all__ = ['stage_at', 'GeneratorLoss']
 
 # %% ../nbs/10_curriculum.ipynb #30950113
 def stage_at(cfg: GenConfig, step: int) -> str:
@@ -85,110 +75,3 @@ class GeneratorLoss:
             loss = loss + loss_t
             metrics.update(loss_i2t=loss_t.item(), caption_token_acc=acc_t.item())
         return loss, metrics
-
-# %% ../nbs/10_curriculum.ipynb #e85fc41c
-class TokenizedCodes(Dataset):
-    "Cached codes with their captions as token ids: item i is (text (T,), codes (N,))."
-    def __init__(self, codes: CodesDataset, tok, max_len: int):
-        self.codes = codes.codes
-        self.text = encode_text(tok, list(codes.captions), max_len)
-        self.captions = codes.captions
-    def __len__(self): return len(self.codes)
-    def __getitem__(self, i): return self.text[i], self.codes[i]
-
-def collate_pairs(items) -> tuple:
-    "Stack (text, codes) items into a batch."
-    return torch.stack([t for t, _ in items]), torch.stack([c for _, c in items])
-
-def token_space(tok, cfg: Config, codebook_size: int, grid: int) -> TokenSpace:
-    "The TokenSpace of tokenizer `tok` and the VQ-VAE's codes."
-    ids = {k: tok.convert_tokens_to_ids(t) for k, t in
-           dict(pad='[PAD]', unk='[UNK]', mask='[MASK]', bos='[BOS]', eos='[EOS]', null='[NULL]').items()}
-    return TokenSpace(text_vocab=len(tok), text_len=cfg.text.max_len, codebook_size=codebook_size, grid=grid,
-                      pad_id=ids['pad'], unk_id=ids['unk'], text_mask_id=ids['mask'], bos_id=ids['bos'],
-                      eos_id=ids['eos'], null_id=ids['null'])
-
-# %% ../nbs/10_curriculum.ipynb #c5c5fa70
-@torch.no_grad()
-def generator_val_fn(val: TokenizedCodes, space: TokenSpace, batch_size: int = 128, extra=None):
-    "Validation for the Trainer: val_loss and token accuracies on held-out codes (plus `extra(model, step)` entries)."
-    def val_fn(model, step):
-        dev = next(model.parameters()).device
-        g = torch.Generator().manual_seed(1234)                   # the same masks at every validation
-        tot, res = 0, {}
-        for i in range(0, len(val), batch_size):
-            text, codes = (t.to(dev) for t in collate_pairs([val[j] for j in range(i, min(len(val), i + batch_size))]))
-            B, N = codes.shape
-            if model.autoregressive:
-                logits, _ = model(text, codes)
-                parts = dict(loss=F.cross_entropy(logits.flatten(0, 1).float(), codes.flatten()).item(),
-                             token_acc=(logits.argmax(-1) == codes).float().mean().item())
-            else:
-                parts = {}
-                for name, r in (('', 0.5), ('_oneshot', 1.0)):
-                    mask = random_mask(N, torch.full((B,), r), generator=g).to(dev)
-                    lg, _ = model(text, codes.masked_fill(mask, space.image_mask_id))
-                    l, a = masked_token_loss(lg, codes, mask)
-                    parts[f'loss{name}'], parts[f'token_acc{name}'] = l.item(), a.item()
-            for k, v in parts.items(): res[k] = res.get(k, 0.0) + v * B
-            tot += B
-        out = {f'val_{k}': v / tot for k, v in res.items()}
-        if extra is not None: out.update(extra(model, step))
-        return out
-    return val_fn
-
-# %% ../nbs/10_curriculum.ipynb #459cea98
-def prepare_generator_run(cfg: Config, model_name: str, vqvae, out, write: bool = True) -> dict:
-    "Set up run `out` for a generator: VQ-VAE copy, tokenizer, generator.json; checks pairing when resuming."
-    run = RunDir(out).make() if write else RunDir(out)   # write=False: read what rank 0 set up (torchrun)
-    vq_run = RunDir(vqvae)
-    vq_model, vq_cfg = load_vqvae(vq_run.path)
-    cfg.data, cfg.vq = vq_cfg.data, vq_cfg.vq            # the generator lives on the VQ-VAE's codes
-    fp = vqvae_fingerprint(vq_run.path)
-    meta_f = run.path/'generator.json'
-    if meta_f.exists():
-        meta = json.loads(meta_f.read_text())
-        if meta['model'] != model_name:
-            raise NarutoError(f"{run.path} holds a '{meta['model']}' generator, not '{model_name}' (use another --out)")
-        if meta['vqvae']['fingerprint'] != fp:
-            raise NarutoError(f"{run.path} was trained with VQ-VAE {meta['vqvae']['fingerprint']}, but {vq_run.path} "
-                              f"holds {fp}: a generator only works with the codes it was trained on")
-        return meta
-    if not write: raise NarutoError(f"{meta_f} is missing: the generator run was not set up")
-    cache_codes(vq_run.path, splits=data_splits(cfg.data.spec))
-    captions = CodesDataset(vq_run.path, 'train').captions
-    if not any(c.strip() for c in captions): raise NarutoError(f"every caption of data set '{cfg.data.spec}' is empty")
-    tok = load_tokenizer(cfg.text.tokenizer) if cfg.text.tokenizer else train_tokenizer(captions, cfg.text.vocab_size)
-    save_tokenizer(tok, run.path/'tokenizer')
-    (run.path/'vqvae').mkdir(exist_ok=True)
-    shutil.copyfile(vq_run.ckpt/'model.safetensors', run.path/'vqvae'/'model.safetensors')
-    shutil.copyfile(vq_run.config, run.path/'vqvae'/'config.yaml')
-    space = token_space(tok, cfg, vq_cfg.vq.codebook_size, vq_cfg.grid)
-    meta = dict(model=model_name, space=asdict(space), tokenizer=fingerprint(run.path/'tokenizer', '*.json'),
-                vqvae=dict(fingerprint=fp, source=str(vq_run.path.resolve()), codebook_size=vq_cfg.vq.codebook_size,
-                           grid=vq_cfg.grid, image_size=vq_cfg.data.image_size))
-    write_json(meta_f, meta, indent=2)
-    return meta
-
-def train_generator(cfg: Config, model_name: str, vqvae, out, use_wandb: bool = False, progress=None, extra_val=None) -> nn.Module:
-    "Train (or resume) generator `model_name` on the cached codes of VQ-VAE run `vqvae` into run directory `out`."
-    rank, world = dist_info()                   # under torchrun: rank 0 caches codes and trains the tokenizer first
-    if rank == 0: meta = prepare_generator_run(cfg, model_name, vqvae, out)
-    barrier(world)
-    if rank != 0: meta = prepare_generator_run(cfg, model_name, vqvae, out, write=False)
-    run = RunDir(out)
-    tok = load_tokenizer(run.path/'tokenizer')
-    space = TokenSpace(**meta['space'])
-    if cfg.text.max_len != space.text_len:
-        raise NarutoError(f"text.max_len={cfg.text.max_len} does not match this run's {space.text_len}")
-    train = TokenizedCodes(CodesDataset(vqvae, 'train'), tok, space.text_len)
-    val = TokenizedCodes(CodesDataset(vqvae, 'val'), tok, space.text_len)
-    seed_everything(cfg.train_gen.seed)         # the same initial weights in every process
-    model = make_generator(model_name, cfg.gen, space)
-    # a generator that captions keeps its stage-2A weights at the switch: the captioning model (run.weights('captioner'))
-    snaps = {cfg.gen.switch_step: RunDir.CAPTIONER} if model.can_caption and cfg.gen.stage == '2A' and cfg.gen.switch_step else {}
-    t = Trainer(model, GeneratorLoss(cfg.gen, space), train, collate_pairs, cfg.train_gen, out, config=cfg,
-                val_fn=generator_val_fn(val, space, extra=extra_val), use_wandb=use_wandb,
-                name=f'{model_name}-{run.path.name}', progress=progress, snapshots=snaps)
-    t.fit()
-    return unwrap(t.model)
