@@ -25,12 +25,11 @@ from .training import make_optimizer
 from .vqvae import VQVAE, Decoder, Encoder
 
 # %% auto #0
-__all__ = ['ITERATIVE_STEPS', 'BENCH_PRESETS', 'SKIPPED', 'GENERATOR_NAMES', 'FLOPS_FORMULA', 'QUALITY_MODES', 'time_ms',
-           'time_pair', 'matmul_gflops', 'lstm_flops', 'forward_flops', 'BenchConfig', 'bench_config', 'bench_space',
+__all__ = ['ITERATIVE_STEPS', 'BENCH_PRESETS', 'SKIPPED', 'GENERATOR_NAMES', 'FLOPS_FORMULA', 'time_ms', 'time_pair',
+           'matmul_gflops', 'lstm_flops', 'forward_flops', 'BenchConfig', 'bench_config', 'bench_space',
            'random_tokens', 'PeerVQVAE', 'train_vq', 'bench_vqvae', 'train_step_fn', 'bench_generator',
            'masked_sampling_times', 'XTMaskGIT', 'bench_x_transformers_maskgit', 'bench_x_transformers_ar',
-           'bench_hf_gpt2', 'bench_ratios', 'bench_grid', 'run_bench', 'bench_table', 'plot_bench',
-           'compare_generators', 'quality_table', 'plot_quality']
+           'bench_hf_gpt2', 'bench_ratios', 'bench_grid', 'run_bench', 'bench_table', 'plot_bench']
 
 # %% ../nbs/15_bench.ipynb #bcdcf4ae
 def _sync(device):
@@ -488,97 +487,5 @@ def plot_bench(res: dict):
             bars.append((k, e.get('sample_ms', e.get(f'sample_ms_{it}')), True))
         ax.barh([b[0] for b in bars], [b[1] for b in bars], color=['C1' if b[2] else 'C0' for b in bars])
         ax.set_xscale('log'); ax.set_xlabel('ms per image'); ax.set_title(f'{n} image tokens'); ax.invert_yaxis()
-    fig.tight_layout()
-    return fig
-
-# %% ../nbs/15_bench.ipynb #546c9e04
-QUALITY_MODES = {'ar': (('ar', 0),), 'masked': (('oneshot', 1), ('iterative_4', 4), ('iterative_8', 8), ('iterative_12', 12))}
-
-def compare_generators(
-    out,                          # directory: one run per model (rerunning resumes or reuses them), quality.json
-    preset: str = 'tiny',         # config preset of the VQ-VAE and of the generators' common budget
-    vqvae=None,                   # a trained VQ-VAE run (default: train one in out/vqvae)
-    models=GENERATOR_NAMES,       # which generators
-    num_prompts: int = 200,       # seen prompts (and half as many held-out ones)
-    overrides=(),                 # `--set` style overrides for every run
-    log=None,                     # called with one progress line at a time
-    progress: bool | None = False,
-) -> dict:
-    "Train (or reuse) every generator on one VQ-VAE with one budget; prompt accuracy and cost of every decoding mode."
-    from naruto_core.codes import train_vqvae
-    from naruto_core.stage2 import train_generator
-    from naruto_core.evaluation import evaluate_generator
-    from naruto_core.probe import load_or_train_probe
-    from naruto_core.generators import load_generator
-    from naruto_core.tokenizer import encode_text
-    from naruto_core.runs import RunDir
-    out, log = Path(out), log or (lambda s: None)
-    unknown = [m for m in models if m not in GENERATOR_NAMES]
-    if unknown: raise NarutoError(f"unknown model(s) {', '.join(unknown)} (choose from {', '.join(GENERATOR_NAMES)})")
-    if vqvae is not None and not (Path(vqvae)/'config.yaml').exists():
-        raise NarutoError(f"{vqvae} is not a VQ-VAE run directory (no config.yaml)")
-    if vqvae is None:
-        vqvae = out/'vqvae'
-        train_vqvae(load_config(preset, list(overrides)), vqvae, progress=progress)
-    res = dict(preset=preset, vqvae=str(vqvae), overrides=list(overrides), guidance=0.0, models={})
-    probe = None
-    for name in models:
-        t0 = time.perf_counter()
-        train_generator(load_config(preset, list(overrides)), name, vqvae, out/name, progress=progress)
-        b = load_generator(out/name)
-        probe = probe or load_or_train_probe(b.cfg.data.image_size)
-        rec = RunDir(out/name).read_metrics()
-        step_s = statistics.median(r['step_time'] for r in rec if 'step_time' in r)
-        val = [r for r in rec if 'val_token_acc' in r]
-        sp, tc = b.space, b.cfg.train_gen
-        text = encode_text(b.tokenizer, ['a large red circle in the center on a white background'], sp.text_len).to(b.device)
-        image = torch.full((1, sp.num_image_tokens), 0 if b.model.autoregressive else sp.image_mask_id, device=b.device)
-        fwd = forward_flops(b.model, text, image)
-        e = dict(params=num_params(b.model), train_steps=tc.max_steps, train_batch=tc.batch_size,
-                 train_step_ms=step_s * 1e3, train_tokens_per_s=tc.batch_size * (sp.text_len + sp.num_image_tokens) / step_s,
-                 val_token_acc=val[-1]['val_token_acc'] if val else None, forward_flops_per_image=fwd, modes={})
-        for key, steps in QUALITY_MODES['ar' if b.model.autoregressive else 'masked']:
-            mode = key.split('_')[0]
-            r = evaluate_generator(b, mode=mode, steps=max(steps, 1), guidance=0.0, num_prompts=num_prompts, probe=probe, caption=False)
-            e['modes'][key] = dict(prompt_accuracy=r['prompt_accuracy'], seen=r['seen_prompt_accuracy'],
-                                   heldout=r['heldout_prompt_accuracy'], one_shape=r['one_shape_prompt_accuracy'],
-                                   two_shapes=r['two_shape_prompt_accuracy'], per_attribute=r['per_attribute'],
-                                   seconds_per_image=r['seconds_per_image'], flops_per_image=fwd * max(steps, 1))
-            log(f"{name} {key}: prompt accuracy {r['prompt_accuracy']:.3f} (held-out {r['heldout_prompt_accuracy']:.3f}), "
-                f"{r['seconds_per_image'] * 1e3:.2f} ms per image")
-        e['seconds'] = time.perf_counter() - t0
-        res['models'][name] = e
-    out.mkdir(parents=True, exist_ok=True)
-    (out/'quality.json').write_text(json.dumps(res, indent=2) + '\n')
-    return res
-
-# %% ../nbs/15_bench.ipynb #d24a6a49
-def quality_table(res: dict) -> str:
-    "A markdown table of a `compare_generators` result: one row per model and decoding mode."
-    L = [f"Same VQ-VAE ({res['vqvae']}), same budget (preset {res['preset']}), no guidance:", "",
-         "| model | params | train ms/step | tokens/s | val token acc | mode | prompt acc | seen | held-out | one shape | two shapes | ms/image | MFLOP/image |",
-         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, e in res['models'].items():
-        for i, (mode, m) in enumerate(e['modes'].items()):
-            head = (f"| {name} | {e['params']:,} | {e['train_step_ms']:.0f} | {e['train_tokens_per_s']:,.0f} | {_f(e['val_token_acc'], '{:.3f}')} "
-                    if i == 0 else "| | | | | ")
-            L.append(head + f"| {mode} | {m['prompt_accuracy']:.3f} | {_f(m['seen'], '{:.3f}')} | {_f(m['heldout'], '{:.3f}')} | "
-                     f"{_f(m['one_shape'], '{:.3f}')} | {_f(m['two_shapes'], '{:.3f}')} | {m['seconds_per_image'] * 1e3:.2f} | "
-                     f"{m['flops_per_image'] / 1e6:.1f} |")
-    return '\n'.join(L)
-
-def plot_quality(res: dict):
-    "Prompt accuracy (all prompts; held-out) against milliseconds per image, one line per model through its modes."
-    import matplotlib.pyplot as plt
-    fig, axs = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    for ax, key, title in ((axs[0], 'prompt_accuracy', 'all prompts'), (axs[1], 'heldout', 'held-out attribute pairs')):
-        for name, e in res['models'].items():
-            xs = [m['seconds_per_image'] * 1e3 for m in e['modes'].values()]
-            ys = [m[key] for m in e['modes'].values()]
-            ax.plot(xs, ys, 'o-', label=name)
-            for x, y, mode in zip(xs, ys, e['modes']): ax.annotate(mode.replace('iterative_', 'it'), (x, y), fontsize=7,
-                                                                    xytext=(3, 3), textcoords='offset points')
-        ax.set_xscale('log'); ax.set_xlabel('ms per image'); ax.set_title(title); ax.grid(alpha=0.3)
-    axs[0].set_ylabel('prompt accuracy (probe)'); axs[0].legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -235,7 +235,7 @@ def cmd_demo(args):
 def cmd_bench(args):
     log = lambda s: print(s, file=sys.stderr, flush=True)
     if args.quality:
-        from naruto_core.bench import compare_generators, quality_table
+        from naruto_core.quality import compare_generators, quality_table
         res = compare_generators(args.quality, args.preset, vqvae=args.vqvae, models=args.models.split(','),
                                  num_prompts=args.num_prompts, overrides=args.set, log=log, progress=None)
         if args.out: Path(args.out).write_text(json.dumps(res, indent=2) + '\n')

@@ -16,7 +16,7 @@ from .config import Config, NarutoError, load_config, read_config
 from .data import collate, load_data
 from .shapes import image_grid
 from .runs import CheckpointError, RunDir, fingerprint, load_weights, write_json
-from .training import Trainer, seed_everything
+from .training import Trainer, default_callbacks, seed_everything, unwrap
 from .vqvae import VQVAE, perplexity, psnr, vqvae_loss
 
 # %% auto #0
@@ -65,11 +65,12 @@ def train_vqvae(cfg: Config, out, use_wandb: bool = False, progress=None) -> VQV
     train, val = load_data(cfg.data, 'train'), load_data(cfg.data, 'val')
     seed_everything(cfg.train_vq.seed)          # the same initial weights in every process
     model = VQVAE(cfg.vq)
-    t = Trainer(model, vq_loss_fn, train, collate, cfg.train_vq, out, config=cfg, val_fn=vq_val_fn(val),
-                use_wandb=use_wandb, name=f'vqvae-{Path(out).name}', progress=progress,
-                find_unused=False)              # under torchrun: every parameter gets a gradient at every step
+    cbs = default_callbacks(out, config=cfg, section='train_vq', val_fn=vq_val_fn(val), use_wandb=use_wandb,
+                            name=f'vqvae-{Path(out).name}', progress=progress,
+                            find_unused=False)  # under torchrun: every parameter gets a gradient at every step
+    t = Trainer(model, vq_loss_fn, train, collate, cfg.train_vq, cbs)
     t.fit()
-    return t.model
+    return unwrap(t.model)
 
 # %% ../nbs/05a_codes.ipynb #b1d461e7
 def vqvae_fingerprint(run) -> str:

@@ -22,7 +22,7 @@ from .data import data_splits
 from .generators import GENERATORS, make_generator
 from .runs import RunDir, fingerprint, write_json
 from .tokenizer import encode_text, load_tokenizer, save_tokenizer, train_tokenizer
-from .training import Trainer, barrier, dist_info, seed_everything, unwrap
+from .training import Trainer, barrier, default_callbacks, dist_info, seed_everything, unwrap
 
 # %% auto #0
 __all__ = ['TokenizedCodes', 'collate_pairs', 'token_space', 'generator_val_fn', 'prepare_generator_run', 'train_generator']
@@ -128,8 +128,8 @@ def train_generator(cfg: Config, model_name: str, vqvae, out, use_wandb: bool = 
     model = make_generator(model_name, cfg.gen, space)
     # a generator that captions keeps its stage-2A weights at the switch: the captioning model (run.weights('captioner'))
     snaps = {cfg.gen.switch_step: RunDir.CAPTIONER} if model.can_caption and cfg.gen.stage == '2A' and cfg.gen.switch_step else {}
-    t = Trainer(model, GeneratorLoss(cfg.gen, space), train, collate_pairs, cfg.train_gen, out, config=cfg,
-                val_fn=generator_val_fn(val, space, extra=extra_val), use_wandb=use_wandb,
-                name=f'{model_name}-{run.path.name}', progress=progress, snapshots=snaps)
+    cbs = default_callbacks(out, config=cfg, section='train_gen', val_fn=generator_val_fn(val, space, extra=extra_val),
+                            snapshots=snaps, use_wandb=use_wandb, name=f'{model_name}-{run.path.name}', progress=progress)
+    t = Trainer(model, GeneratorLoss(cfg.gen, space), train, collate_pairs, cfg.train_gen, cbs)
     t.fit()
     return unwrap(t.model)
