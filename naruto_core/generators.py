@@ -20,7 +20,7 @@ from .vqvae import VQVAE
 
 # %% auto #0
 __all__ = ['GENERATORS', 'Generator', 'check_generator', 'null_like', 'register_generator', 'generator_class', 'make_generator',
-           'GeneratorBundle', 'load_generator']
+           'preset_space', 'GeneratorBundle', 'load_generator']
 
 # %% ../nbs/06a_generators.ipynb #9fcd77b2
 class Generator(nn.Module):
@@ -94,6 +94,10 @@ def generator_class(name: str) -> type:
 def make_generator(name: str, cfg: GenConfig, space: TokenSpace) -> Generator:
     "A generator by name: lstm | gpt | cftn | cftn2 (or one registered with `register_generator`)."
     return generator_class(name)(cfg, space)
+
+def preset_space(cfg: Config) -> TokenSpace:
+    "The token space a config implies before any data is seen (a text vocabulary of `text.vocab_size`): for sizing models."
+    return TokenSpace(text_vocab=cfg.text.vocab_size, text_len=cfg.text.max_len, codebook_size=cfg.vq.codebook_size, grid=cfg.grid)
 
 # %% ../nbs/06a_generators.ipynb #31386b23
 @dataclass

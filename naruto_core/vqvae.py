@@ -17,7 +17,7 @@ from .config import NarutoError, VQConfig
 # %% auto #0
 __all__ = ['ResidualStack', 'check_image_size', 'Encoder', 'Decoder', 'nearest_code', 'sample_rows', 'Quantiser',
            'VectorQuantizerEMA', 'VectorQuantizer', 'make_quantizer', 'VQVAE', 'psnr', 'perplexity', 'codebook_stats',
-           'vqvae_loss']
+           'vqvae_loss', 'vq_loss_fn']
 
 # %% ../nbs/03_vqvae.ipynb #050bef0e
 class ResidualStack(nn.Module):
@@ -307,3 +307,7 @@ def vqvae_loss(
     metrics = dict(loss=loss.item(), recon=recon.item(), commit=q_loss.item(),
                    psnr=float(psnr(x_hat, images).mean()), **stats, dead=float(dead))
     return loss, metrics
+
+def vq_loss_fn(model, batch, step):
+    "The Trainer's loss for stage 1: the images of a batch of (images, captions) through `vqvae_loss`."
+    return vqvae_loss(model, batch[0])
