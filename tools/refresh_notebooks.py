@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Execute the notebooks and store them with their outputs, so the walkthrough can be read without running it.
 
-    python tools/refresh_notebooks.py                 # every notebook but 14a_main, skipping `#| slow` and `#| heavy` cells
+    python tools/refresh_notebooks.py                 # every notebook but 15a_main, skipping `#| slow` and `#| heavy` cells
     python tools/refresh_notebooks.py --slow          # slow cells too (they train the cpu-preset demo once: ~8 minutes)
     python tools/refresh_notebooks.py --heavy 09 15a  # and the multi-run reproductions of these notebooks (~20 minutes each)
 
@@ -15,7 +15,7 @@ from execnb.nbio import read_nb, write_nb
 from execnb.shell import CaptureShell
 
 NBS = Path(__file__).resolve().parent.parent/'nbs'
-NO_OUTPUTS = {'14a_main'}        # the `python -m naruto_core` entry point: nothing to show
+NO_OUTPUTS = {'15a_main'}        # the `python -m naruto_core` entry point: nothing to show
 
 def flags(source: str) -> set:
     "The nbdev directives of a cell (`#| slow`, `#| export`, ...) as a set of names."
