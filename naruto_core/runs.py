@@ -56,6 +56,7 @@ class RunDir:
         self.config, self.metrics = self.path/'config.yaml', self.path/'metrics.jsonl'
         self.ckpt, self.prev, self.best = self.path/'checkpoint', self.path/'checkpoint.prev', self.path/'best'
         self.samples, self.lockfile = self.path/'samples', self.path/'.lock'
+        self._lock = None
 
     def make(self):
         "Create the directory, with an error naming it when that is not possible."
@@ -75,7 +76,7 @@ class RunDir:
         return self
 
     def unlock(self):
-        if getattr(self, '_lock', None): self._lock.close(); self._lock = None
+        if self._lock is not None: self._lock.close(); self._lock = None
 
     def read_metrics(self) -> list:
         "The logged steps, as dicts."

@@ -301,7 +301,7 @@ def vqvae_loss(
     x_hat, indices, q_loss = model(images)
     recon = F.mse_loss(x_hat.float(), images.float())
     loss = recon + q_loss
-    q = getattr(model, 'module', model).quantizer
+    q = getattr(model, 'module', model).quantizer     # the model inside a DDP wrapper (vqvae does not import training)
     stats = codebook_stats(indices, q.codebook_size)
     dead = q.last_dead if q.training else q.dead_count()
     metrics = dict(loss=loss.item(), recon=recon.item(), commit=q_loss.item(),
