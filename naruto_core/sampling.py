@@ -141,7 +141,8 @@ def generate_tokens(bundle: GeneratorBundle, prompts: list, mode: str | None = N
     if mode not in ('oneshot', 'iterative', 'ar'): raise NarutoError(f"unknown mode '{mode}' (oneshot, iterative, ar)")
     if mode not in m.modes:
         need = 'an autoregressive model (lstm, gpt)' if mode == 'ar' else 'a masked model (cftn, cftn2)'
-        raise NarutoError(f"mode '{mode}' needs {need}; '{bundle.name}' decodes with --mode {m.default_mode}")
+        raise NarutoError(f"mode 'ar' needs {need}; this run is '{bundle.name}'" if mode == 'ar' else
+                          f"mode '{mode}' needs {need}; '{bundle.name}' decodes with --mode {m.default_mode}")
     if steps < 1: raise NarutoError(f"steps must be >= 1, got {steps}")
     if temperature < 0: raise NarutoError(f"temperature must be >= 0, got {temperature}")
     dev = bundle.device

@@ -19,9 +19,9 @@ from .config import Config, NarutoError, TrainConfig, config_to_dict, default_de
 from .runs import RunDir, fault_point, find_checkpoint, save_checkpoint
 
 # %% auto #0
-__all__ = ['lr_at', 'make_optimizer', 'rng_state', 'set_rng_state', 'seed_everything', 'DataStream', 'dist_info',
-           'local_batch_size', 'barrier', 'unwrap', 'to_device', 'Callback', 'Trainer', 'CheckpointCB', 'DistributedCB',
-           'LogCB', 'ValidateCB', 'ProgressCB', 'init_wandb', 'WandbCB', 'default_callbacks']
+__all__ = ['CALLBACK_STATE', 'lr_at', 'make_optimizer', 'rng_state', 'set_rng_state', 'seed_everything', 'DataStream',
+           'dist_info', 'local_batch_size', 'barrier', 'unwrap', 'to_device', 'Callback', 'Trainer', 'CheckpointCB',
+           'DistributedCB', 'LogCB', 'ValidateCB', 'ProgressCB', 'init_wandb', 'WandbCB', 'default_callbacks']
 
 # %% ../nbs/02b_training.ipynb #92a3f7bc
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -122,6 +122,8 @@ class Callback:
     def state_dict(self) -> dict: return {}           # saved in every checkpoint (plain data and tensors)
     def load_state_dict(self, state: dict): pass       # the whole saved state: take your keys
 
+CALLBACK_STATE = dict(best=None, acc={}, wandb_id=None, config=None)   # the callbacks' keys in a checkpoint, and their defaults
+
 class Trainer:
     "One training loop for every model of the project; what it does besides training comes from its callbacks."
     def __init__(self,
@@ -139,7 +141,8 @@ class Trainer:
         self.opt = make_optimizer(self.model, cfg)
         self.stream = DataStream(len(data), cfg.batch_size, seed=cfg.seed, rank=self.rank, world=self.world)
         self.step, self.last, self.better, self.logged = 0, {}, False, None   # set by the callbacks
-        self.where = 'the run'                 # what messages call the run (CheckpointCB: its directory)
+        self.where, self.ckpt_path = 'the run', None   # what messages call the run, where its checkpoint is (CheckpointCB)
+        self.carried = {}                      # state of a resumed run that no callback of this one claims (kept as it was)
         self.amp = (torch.autocast('cuda', dtype=torch.bfloat16) if cfg.amp and self.device.type == 'cuda' else nullcontext())
 
     @property
@@ -157,6 +160,7 @@ class Trainer:
         "The run's state; `rng` is every rank's RNG state under torchrun (default: this process's)."
         st = dict(step=self.step, optimizer=self.opt.state_dict(), rng=rng if rng is not None else rng_state(),
                   data=self.stream.state_dict(), world=self.world)
+        st.update(CALLBACK_STATE); st.update(self.carried)
         for cb in self.cbs: st.update(cb.state_dict())
         return st
 
@@ -164,6 +168,7 @@ class Trainer:
         self.step = st['step']
         self.opt.load_state_dict(st['optimizer'])
         self.stream.load_state_dict(st['data'])
+        self.carried = {k: st[k] for k in CALLBACK_STATE if k in st}   # e.g. a W&B id kept through a resume without W&B
         for cb in self.cbs: cb.load_state_dict(st)
         rng = st['rng'] if isinstance(st['rng'], list) else [st['rng']]    # a list: one state per rank
         if len(rng) == self.world: set_rng_state(rng[self.rank])
@@ -185,7 +190,7 @@ class Trainer:
         self('after_loss')
         if not torch.isfinite(self.mean_loss).all():
             raise NarutoError(f"loss became {self.mean_loss.item()} at step {self.step}; training stopped. "
-                              f"The last good checkpoint of {self.where} is kept (lower the learning rate?)")
+                              f"The last good checkpoint is kept in {self.ckpt_path or 'no checkpoint: nothing writes one'} (lower the learning rate?)")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0: self.metrics['grad_norm'] = float(nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip))
@@ -224,7 +229,7 @@ class CheckpointCB(Callback):
     def before_fit(self, t):
         if t.is_main: self.run.make().lock()
         barrier(t.world)                       # the run directory is set up (and ours) before anyone reads it
-        t.where = str(self.run.path)
+        t.where, t.ckpt_path = str(self.run.path), self.run.ckpt
         path, st = find_checkpoint(self.run, unwrap(t.model))
         if path is not None:
             t.load_state_dict(st)
