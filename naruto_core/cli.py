@@ -8,12 +8,12 @@ from __future__ import annotations
 import argparse, json, os, sys, time, warnings
 from pathlib import Path
 
-from .config import NarutoError, config_to_dict, load_config, read_config
-from .runs import RunDir
+from .config import NarutoError, read_config
+from .runs import RunDir, run_config
 
 # %% auto #0
-__all__ = ['DEMO_PROMPTS', 'run_config', 'cmd_train_vqvae', 'cmd_encode', 'cmd_eval', 'cmd_train', 'cmd_generate', 'cmd_caption',
-           'report_markdown', 'cmd_demo', 'cmd_bench', 'build_parser', 'main']
+__all__ = ['cmd_train_vqvae', 'cmd_encode', 'cmd_eval', 'cmd_train', 'cmd_generate', 'cmd_caption', 'cmd_demo', 'cmd_bench',
+           'build_parser', 'main']
 
 # %% ../nbs/15_cli.ipynb #9642f5eb
 class _Parser(argparse.ArgumentParser):
@@ -37,16 +37,6 @@ def _common(p, out: str | None = None, steps=True):
 def _rank() -> int:
     "This process's rank under torchrun (0 otherwise): only rank 0 reports."
     return int(os.environ.get('RANK', 0))
-
-def run_config(out, preset, overrides):
-    "The config of run `out`: its saved config.yaml when resuming, else `preset`; plus overrides."
-    saved = RunDir(out).config
-    if saved.exists():
-        cfg = read_config(saved)
-        if preset and preset != cfg.preset:
-            warnings.warn(f"{out} was started with preset '{cfg.preset}': resuming it with its own config (ignoring --preset {preset})")
-        return load_config(base=config_to_dict(cfg), overrides=overrides)
-    return load_config(preset or 'cpu', overrides)
 
 def _overrides(args, section: str) -> list:
     o = []
@@ -155,80 +145,9 @@ def cmd_caption(args):
     print(caption_images(b, pil_to_tensor(img)[None], steps=args.steps)[0])
 
 # %% ../nbs/15_cli.ipynb #3dd53564
-def _peak_rss_mb() -> float:
-    import resource
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return round(max(r, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024), 1)
-
-DEMO_PROMPTS = ['a large red circle in the center on a white background',
-                'a small blue square in the top left and a large yellow triangle in the bottom right on a black background',
-                'a large green diamond in the top right on a gray background',
-                'a small purple circle in the bottom left and a small orange square in the top right on a white background']
-
-def report_markdown(rep: dict) -> str:
-    "The demo report as markdown."
-    L = [f"# naruto_core demo report", "", f"Preset `{rep['preset']}`, data `{rep['data']}`, device `{rep['device']}`; "
-         f"total {rep['seconds']['total']:.0f} s, peak memory {rep['peak_memory_mb']:.0f} MB.", "",
-         "| stage | seconds |", "|---|---|"] + [f"| {k} | {v:.1f} |" for k, v in rep['seconds'].items()]
-    v = rep['vqvae']
-    L += ["", f"VQ-VAE (held-out images): PSNR {v['psnr']:.2f} dB, codebook usage {v['codebook_usage']:.3f}, "
-          f"perplexity {v['perplexity']:.1f}.", "",
-          "| decoding | prompt accuracy | seen | held-out | one shape | two shapes | chance | s/image |", "|---|---|---|---|---|---|---|---|"]
-    for name, e in rep['generation'].items():
-        f = lambda k: '-' if e.get(k) is None else f"{e[k]:.3f}"
-        L.append(f"| {name} | {f('prompt_accuracy')} | {f('seen_prompt_accuracy')} | {f('heldout_prompt_accuracy')} | "
-                 f"{f('one_shape_prompt_accuracy')} | {f('two_shape_prompt_accuracy')} | {f('chance_prompt_accuracy')} | {e['seconds_per_image']:.4f} |")
-    if any('chance_prompt_accuracy' in e for e in rep['generation'].values()):
-        L += ["", "Chance: the same images scored against other prompts. With the bridges off the text cannot reach the image, "
-              "so that row should sit at its chance."]
-    if rep.get('caption_accuracy') is not None: L += ["", f"Caption accuracy (stage-2A model): {rep['caption_accuracy']:.3f}"]
-    L += ["", f"One-shot is {rep['oneshot_speedup']:.1f}x faster per image than {rep['iterative_steps']}-step iterative decoding.",
-          "", "![samples](samples.png)", "", "![gates](gates.png)", ""]
-    return '\n'.join(L)
-
 def cmd_demo(args):
-    import torch
-    from naruto_core.codes import cache_codes, evaluate_vqvae, load_vqvae, train_vqvae
-    from naruto_core.stage2 import train_generator
-    from naruto_core.data import data_splits, load_data
-    from naruto_core.evaluation import demo_samples, evaluate_generator
-    from naruto_core.callosal import plot_gates
-    from naruto_core.generators import load_generator
-    if int(os.environ.get('WORLD_SIZE', 1)) > 1:
-        raise NarutoError("naruto demo runs in one process; under torchrun use `naruto train-vqvae` and `naruto train`")
-    out = Path(args.out); vq_dir, gen_dir = out/'vqvae', out/'cftn2'
-    o = list(args.set) + ([f'data.spec={json.dumps(args.data)}'] if args.data else [])
-    cfg = run_config(vq_dir, args.preset, o)
-    RunDir(out).make()
-    secs, t = {}, time.time()
-    print(f"[1/4] VQ-VAE -> {vq_dir}", file=sys.stderr)
-    train_vqvae(cfg, vq_dir, use_wandb=args.use_wandb); secs['vqvae'] = time.time() - t; t = time.time()
-    print(f"[2/4] codes -> {vq_dir/'codes'}", file=sys.stderr)
-    cache_codes(vq_dir, splits=data_splits(cfg.data.spec)); secs['codes'] = time.time() - t; t = time.time()
-    print(f"[3/4] CFTN v2, stage 2A then 2B (switch at step {cfg.gen.switch_step}) -> {gen_dir}", file=sys.stderr)
-    gcfg = run_config(gen_dir, args.preset, o)
-    train_generator(gcfg, 'cftn2', vq_dir, gen_dir, use_wandb=args.use_wandb); secs['cftn2'] = time.time() - t; t = time.time()
-    print("[4/4] evaluation and samples", file=sys.stderr)
-    b = load_generator(gen_dir)
-    vq, _ = load_vqvae(vq_dir)
-    rep = dict(preset=cfg.preset, data=cfg.data.spec, device=str(b.device), iterative_steps=12, guidance=args.guidance,
-               vqvae=evaluate_vqvae(vq, load_data(cfg.data, 'val')), generation={})
-    g = rep['guidance']
-    cb = load_generator(gen_dir, which='captioner')
-    rep['generation']['oneshot'] = evaluate_generator(b, mode='oneshot', num_prompts=200, caption_bundle=cb)
-    rep['generation']['iterative_12'] = evaluate_generator(b, mode='iterative', steps=12, guidance=0.0, num_prompts=200, caption=False)
-    rep['generation'][f'iterative_12_guided_{g:g}'] = evaluate_generator(b, mode='iterative', steps=12, guidance=g, num_prompts=200, caption=False)
-    if b.model.has_bridges:                          # the text reaches the image only across the bridges: off -> chance
-        with b.model.bridges_off(): rep['generation']['oneshot_bridges_off'] = evaluate_generator(b, mode='oneshot', num_prompts=200, caption=False)
-    rep['caption_accuracy'] = rep['generation']['oneshot'].get('caption_accuracy')
-    rep['oneshot_speedup'] = rep['generation']['iterative_12']['seconds_per_image'] / rep['generation']['oneshot']['seconds_per_image']
-    demo_samples(b, DEMO_PROMPTS, guidance=g).save(out/'samples.png')
-    plot_gates(RunDir(gen_dir).read_metrics()).savefig(out/'gates.png', dpi=100, bbox_inches='tight')
-    secs['eval'] = time.time() - t
-    secs['total'] = sum(secs.values())
-    rep['seconds'], rep['peak_memory_mb'] = {k: round(v, 1) for k, v in secs.items()}, _peak_rss_mb()
-    (out/'report.json').write_text(json.dumps(rep, indent=2) + '\n')
-    (out/'report.md').write_text(report_markdown(rep))
+    from naruto_core.demo import report_markdown, run_demo
+    rep = run_demo(args.out, args.preset, data=args.data, overrides=args.set, guidance=args.guidance, use_wandb=args.use_wandb)
     print(report_markdown(rep))
 
 # %% ../nbs/15_cli.ipynb #61c267f3

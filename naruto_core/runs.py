@@ -13,11 +13,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from .config import NarutoError
+from .config import NarutoError, config_to_dict, load_config, read_config
 
 # %% auto #0
 __all__ = ['read_metrics', 'fingerprint', 'write_json', 'CheckpointError', 'CheckpointMismatch', 'RunDir', 'fault_point',
-           'save_checkpoint', 'load_state', 'load_weights', 'find_checkpoint']
+           'save_checkpoint', 'load_state', 'load_weights', 'find_checkpoint', 'run_config']
 
 # %% ../nbs/02a_runs.ipynb #0614bded
 def read_metrics(path) -> list:
@@ -166,3 +166,14 @@ def find_checkpoint(run: RunDir, model: nn.Module | None = None):
         except CheckpointError as e: tried.append(str(e))
     if tried: raise CheckpointError(f"no loadable checkpoint in {run.path}: {'; '.join(tried)}")
     return None, None
+
+# %% ../nbs/02a_runs.ipynb #1bf6de20
+def run_config(out, preset: str | None, overrides=()):
+    "The config of run `out`: its saved config.yaml when resuming, else `preset` (default 'cpu'); plus `overrides`."
+    saved = RunDir(out).config
+    if saved.exists():
+        cfg = read_config(saved)
+        if preset and preset != cfg.preset:
+            warnings.warn(f"{out} was started with preset '{cfg.preset}': resuming it with its own config (ignoring --preset {preset})")
+        return load_config(base=config_to_dict(cfg), overrides=list(overrides))
+    return load_config(preset or 'cpu', list(overrides))
