@@ -113,6 +113,9 @@ def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidanc
     "Prompt accuracy (seen / held-out, one / two shapes), per attribute, caption accuracy and time per image."
     import time
     from naruto_core.sampling import caption_images, decode_tokens, generate_tokens
+    if bundle.cfg.data.spec != 'shapes':         # a figure that does not apply is not printed as if it did
+        raise NarutoError(f"prompt accuracy is measured by the shapes probe and means nothing for a generator trained on "
+                          f"'{bundle.cfg.data.spec}': {bundle.path} is not a shapes run")
     size = bundle.cfg.data.image_size
     probe = probe or load_or_train_probe(size)
     mode = mode or bundle.model.default_mode

@@ -122,3 +122,22 @@ def test_resume_across_stage_switch_is_exact(vq_run, tmp_path):
     for k in a: assert (a[k] == b[k]).all(), k
     assert [m.get('loss') for m in metrics(ref)] == [m.get('loss') for m in metrics(run)]
     assert {m['stage'] for m in metrics(run) if 'stage' in m} == {2.0, 2.5}
+
+
+def test_eval_refuses_prompt_accuracy_off_shapes(tmp_path):
+    "A generator trained on real pictures is not scored by the shapes probe: one line says why, no figure is printed."
+    import numpy as np
+    import pyarrow as pa, pyarrow.parquet as pq
+    import io
+    rng, rows = np.random.default_rng(0), []
+    for i in range(96):
+        buf = io.BytesIO(); Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(buf, format='PNG')
+        rows.append((f'picture number {i % 7}', buf.getvalue()))
+    pq.write_table(pa.table({'image': [{'bytes': b, 'path': None} for _, b in rows], 'text': [c for c, _ in rows]}),
+                   tmp_path / 'real.parquet')
+    vq, gen = tmp_path / 'vq', tmp_path / 'gen'
+    naruto('train-vqvae', '--preset', 'tiny', '--data', tmp_path / 'real.parquet', '--out', vq, check=True)
+    naruto('train', '--model', 'cftn', '--vqvae', vq, '--preset', 'tiny', '--out', gen, check=True)
+    r = naruto('eval', '--ckpt', gen)
+    assert 'shapes' in one_line_error(r) and r.stdout == '', r.stdout
+    naruto('generate', '--ckpt', gen, '--prompt', 'picture number 3', '--out', tmp_path / 'p.png', check=True)
