@@ -80,6 +80,14 @@ def cmd_eval(args):
             except UnicodeDecodeError: raise NarutoError(f"--prompts: {f} is not UTF-8 text")
             if not prompts: raise NarutoError(f"--prompts: {f} has no prompts")
         bundle = load_generator(run.path)
+        if bundle.cfg.data.spec != 'shapes':         # real pictures: the in-domain judge (12a_clip), not the shapes probe
+            from naruto_core.clip import JudgeConfig, judge_generator
+            if prompts: raise NarutoError("--prompts applies to shapes runs: a real-picture run is judged on its own data set's captions")
+            res = judge_generator(bundle, mode=args.mode, steps=args.steps, guidance=args.guidance, temperature=args.temperature,
+                                  num_prompts=args.num_prompts, seed=args.seed, judge_cfg=JudgeConfig(steps=args.judge_steps),
+                                  log=lambda m: print(m, file=sys.stderr))
+            res.update(kind='generator', ckpt=str(run.path))
+            return _emit(res, args.out)
         cap = load_generator(run.path, which='captioner') if bundle.model.can_caption else None   # captions: the 2A model
         res = evaluate_generator(bundle, mode=args.mode, steps=args.steps, guidance=args.guidance, temperature=args.temperature,
                                  prompts=prompts, num_prompts=args.num_prompts, seed=args.seed, caption_bundle=cap)
@@ -202,12 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(s, 'ckpt', required=True, help='CFTN v2 run directory (its stage2A/ weights are used when present)'); _flag(s, 'image', required=True)
     _flag(s, 'steps', type=int, default=0, help='0: left to right, one position per pass (default); K: K MaskGIT passes')
 
-    s = add('eval', 'measure a run: prompt accuracy for a generator, PSNR and codebook figures for a VQ-VAE (JSON)')
+    s = add('eval', 'measure a run (JSON): prompt accuracy for a shapes generator, in-domain judge figures for any other, PSNR and codebook figures for a VQ-VAE')
     _flag(s, 'ckpt', required=True); _flag(s, 'prompts', default=None, help='file of captions, one per line')
     _flag(s, 'mode', choices=['oneshot', 'iterative', 'ar'], default=None); _flag(s, 'steps', type=int, default=12)
     _flag(s, 'guidance', type=float, default=1.0, help='classifier-free guidance weight w: l_c + w (l_c - l_u); 0 = off'); _flag(s, 'temperature', type=float, default=1.0)
     _flag(s, 'num_prompts', type=int, default=200); _flag(s, 'seed', type=int, default=0)
     _flag(s, 'data', default=None, help='VQ-VAE: data spec to evaluate on (default: the run\'s validation split)')
+    _flag(s, 'judge_steps', type=int, default=1500, help='real-picture runs: training steps of the in-domain judge (cached per data set)')
     _flag(s, 'out', default=None, help='also write the JSON here')
 
     s = add('bench', 'measure speed and quality of ours and the peer libraries on this machine (JSON)')

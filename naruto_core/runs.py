@@ -16,8 +16,8 @@ from torch import nn
 from .config import NarutoError, config_to_dict, load_config, read_config
 
 # %% auto #0
-__all__ = ['read_metrics', 'fingerprint', 'write_json', 'CheckpointError', 'CheckpointMismatch', 'RunDir', 'fault_point',
-           'save_checkpoint', 'load_state', 'load_weights', 'find_checkpoint', 'run_config']
+__all__ = ['read_metrics', 'fingerprint_bytes', 'fingerprint', 'write_json', 'CheckpointError', 'CheckpointMismatch', 'RunDir',
+           'fault_point', 'save_checkpoint', 'load_state', 'load_weights', 'find_checkpoint', 'run_config']
 
 # %% ../nbs/02a_runs.ipynb #0614bded
 def read_metrics(path) -> list:
@@ -30,11 +30,15 @@ def read_metrics(path) -> list:
         except json.JSONDecodeError: pass
     return out
 
+def fingerprint_bytes(data: bytes) -> str:
+    "16 hex digits of the sha256 of `data`: the project's fingerprint of anything."
+    return hashlib.sha256(data).hexdigest()[:16]
+
 def fingerprint(path, pattern: str = '*') -> str:
-    "16 hex digits of the sha256 of file `path`, or of the files of folder `path` matching `pattern` (sorted by name)."
+    "The fingerprint of file `path`, or of the files of folder `path` matching `pattern` (sorted by name)."
     path = Path(path)
     files = sorted(path.glob(pattern)) if path.is_dir() else [path]
-    return hashlib.sha256(b''.join(f.read_bytes() for f in files)).hexdigest()[:16]
+    return fingerprint_bytes(b''.join(f.read_bytes() for f in files))
 
 def write_json(path, obj, indent=None):
     "Write `obj` as JSON to `path` atomically (a temporary file renamed over it)."

@@ -124,8 +124,8 @@ def test_resume_across_stage_switch_is_exact(vq_run, tmp_path):
     assert {m['stage'] for m in metrics(run) if 'stage' in m} == {2.0, 2.5}
 
 
-def test_eval_refuses_prompt_accuracy_off_shapes(tmp_path):
-    "A generator trained on real pictures is not scored by the shapes probe: one line says why, no figure is printed."
+def test_eval_real_pictures_uses_the_judge(tmp_path):
+    "A generator trained on real pictures is judged in-domain (R-precision, KID, ... with ceilings), never by the shapes probe."
     import numpy as np
     import pyarrow as pa, pyarrow.parquet as pq
     import io
@@ -138,6 +138,16 @@ def test_eval_refuses_prompt_accuracy_off_shapes(tmp_path):
     vq, gen = tmp_path / 'vq', tmp_path / 'gen'
     naruto('train-vqvae', '--preset', 'tiny', '--data', tmp_path / 'real.parquet', '--out', vq, check=True)
     naruto('train', '--model', 'cftn', '--vqvae', vq, '--preset', 'tiny', '--out', gen, check=True)
-    r = naruto('eval', '--ckpt', gen)
-    assert 'shapes' in one_line_error(r) and r.stdout == '', r.stdout
-    naruto('generate', '--ckpt', gen, '--prompt', 'picture number 3', '--out', tmp_path / 'p.png', check=True)
+    env = dict(NARUTO_CACHE=str(tmp_path / 'cache'))
+    res = json.loads(naruto('eval', '--ckpt', gen, '--judge_steps', 20, '--num_prompts', 8, env=env, check=True).stdout)
+    assert 'prompt_accuracy' not in res and res['data'].endswith('real.parquet')          # no shapes figure for real pictures
+    for k in ('r_precision', 'clip_score', 'kid', 'fid', 'degenerate_share', 'retrieval_top1', 'retrieval_top10'):
+        assert f'ceiling_{k}' in res and isinstance(res[k], float), k
+    assert 0 <= res['r_precision'] <= 1 and res['chance_r_precision'] == 0.01
+    assert len(list((tmp_path / 'cache' / 'judges').iterdir())) == 1                   # the judge is cached per data set
+    f = tmp_path / 'p.txt'; f.write_text('picture number 1\n')
+    assert 'shapes' in one_line_error(naruto('eval', '--ckpt', gen, '--prompts', f, env=env))
+    with pytest.raises(Exception, match='shapes'):                                     # the probe refuses it in Python too
+        from naruto_core.evaluation import evaluate_generator
+        from naruto_core.generators import load_generator
+        evaluate_generator(load_generator(gen))
