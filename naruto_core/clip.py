@@ -154,10 +154,11 @@ def judge_images(judge: Judge, images: Tensor, prompts: list, real: Tensor, real
     img, txt = judge.images(images), judge.texts(prompts)
     rimg, rtxt = judge.images(real), judge.texts(real_captions)
     shifted = txt.roll(1, 0)                                             # the same pictures against other prompts
-    k, ks = kid(rimg, img, seed=seed)
+    scale = img.shape[1] ** 0.5                # unit vectors scaled to norm sqrt(d): the kernel's x.y / d is then the cosine
+    k, ks = kid(rimg * scale, img * scale, seed=seed)
     return dict(r_precision=r_precision(img, prompts, txt, real_captions, rtxt, seed=seed),
                 clip_score=100 * (img * txt).sum(1).mean().item(), chance_clip_score=100 * (img * shifted).sum(1).mean().item(),
-                kid=k, kid_std=ks, fid=fid(rimg, img), degenerate_share=degenerate_share(images), n=len(prompts))
+                kid=k, kid_std=ks, fid=fid(rimg * scale, img * scale), degenerate_share=degenerate_share(images), n=len(prompts))
 
 def retrieval(judge: Judge, images: Tensor, real: Tensor, truth: Tensor, ks=(1, 10)) -> dict:
     "For images[i] drawn for the caption of real[truth[i]]: is that real picture among the k nearest to images[i]?"
