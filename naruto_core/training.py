@@ -306,19 +306,21 @@ class LogCB(Callback):
             elif isinstance(v, (int, float, bool)) or v is None: rec[k] = v
             elif torch.is_tensor(v) and v.numel() == 1: rec[k] = v.item()
         self.run.samples.mkdir(exist_ok=True)
+        files = {k: self.run.samples/f'{k}_{t.step:06d}.png' for k in media}
         for k, v in media.items():
-            f = self.run.samples/f'{k}_{t.step:06d}.png'
-            if type(v).__name__ == 'Figure':
+            if _is_figure(v):
                 import matplotlib.pyplot as plt
-                v.savefig(f, dpi=80, bbox_inches='tight'); plt.close(v)
-            else: v.save(f)
+                v.savefig(files[k], dpi=80, bbox_inches='tight'); plt.close(v)
+            else: v.save(files[k])
         with open(self.run.metrics, 'a') as fh: fh.write(json.dumps(rec) + '\n')
-        t.logged = (rec, {k: self.run.samples/f'{k}_{t.step:06d}.png' for k in media})   # for the loggers after this one
+        t.logged = (rec, files)                # for the loggers after this one (W&B)
+
+def _is_figure(v) -> bool: return type(v).__name__ == 'Figure'   # matplotlib's, without importing matplotlib
 
 def _is_media(v) -> bool:
     "A PIL image or a matplotlib figure (saved as a PNG rather than logged as a number)."
     from PIL import Image
-    return isinstance(v, Image.Image) or type(v).__name__ == 'Figure'
+    return isinstance(v, Image.Image) or _is_figure(v)
 
 class ValidateCB(Callback):
     "`val_fn(model, step)` every `eval_every` steps on rank 0; a lower `val_loss` than any before marks the model better."
