@@ -17,7 +17,8 @@ from .config import DataConfig, NarutoError, hf_offline
 from .shapes import DataError, DataWarning, ShapesDataset, pil_to_tensor
 
 # %% auto #0
-__all__ = ['NARUTO', 'SPLITS', 'to_rgb', 'data_splits', 'CaptionedImages', 'split_indices', 'load_data', 'collate']
+__all__ = ['NARUTO', 'SPLITS', 'CAPTION_COLUMNS', 'to_rgb', 'data_splits', 'CaptionedImages', 'split_indices', 'load_data',
+           'collate']
 
 # %% ../nbs/01a_data.ipynb #186b97be
 def _to_8bit(img: Image.Image) -> Image.Image:
@@ -51,6 +52,7 @@ def to_rgb(
 # %% ../nbs/01a_data.ipynb #8128630d
 NARUTO = 'lambdalabs/naruto-blip-captions'
 SPLITS = ('train', 'val', 'heldout')
+CAPTION_COLUMNS = ('text', 'caption', 'captions', 'prompt', 'description')  # the first one a set has holds its captions
 
 def data_splits(spec: str) -> list:
     "The splits data spec `spec` has: train and val, and for `shapes` also heldout (its held-out attribute pairs)."
@@ -60,7 +62,18 @@ def _one_line(e: BaseException, n: int = 300) -> str:
     msg = ' '.join(str(e).split()) or type(e).__name__
     return msg if len(msg) <= n else msg[:n - 3] + '...'
 
-def _clean_caption(c) -> str: return '' if c is None else str(c).strip()
+def _clean_caption(c) -> str:
+    "A caption as a stripped string: None gives '', a list of captions its first non-empty one."
+    if isinstance(c, (list, tuple)): c = next((x for x in c if x is not None and str(x).strip()), None)
+    return '' if c is None else str(c).strip()
+
+def _caption_column(spec: str, cols: list, where: str = '') -> str:
+    "The caption column among `cols`: the first of CAPTION_COLUMNS, or one error naming what there is."
+    col = next((c for c in CAPTION_COLUMNS if c in cols), None)
+    if col is None:
+        raise DataError(f"data spec {spec!r}{where}: no 'text' column (nor {', '.join(CAPTION_COLUMNS[1:])}) to read captions from "
+                        f"(columns: {', '.join(map(str, cols)) or 'none'})")
+    return col
 
 def _decode(
     source,     # a path, bytes, or a datasets image dict {'bytes': ..., 'path': ...}
@@ -144,7 +157,7 @@ def _from_folder(spec: str, root: Path, max_items: int):
     if not meta.is_file():
         raise DataError(f"data spec {spec!r}: the folder has no metadata.jsonl "
                         "(imagefolder layout: one JSON object per line with file_name and text)")
-    files, captions = [], []
+    rows = []
     try: lines = meta.read_text(encoding='utf-8').splitlines()
     except (OSError, UnicodeDecodeError) as e: raise DataError(f"data spec {spec!r}: cannot read metadata.jsonl: {_one_line(e)}") from e
     for ln, line in enumerate(lines, 1):
@@ -153,22 +166,32 @@ def _from_folder(spec: str, root: Path, max_items: int):
         except json.JSONDecodeError as e: raise DataError(f"data spec {spec!r}: metadata.jsonl line {ln} is not JSON: {e}") from e
         if not isinstance(row, dict) or 'file_name' not in row:
             raise DataError(f"data spec {spec!r}: metadata.jsonl line {ln} has no 'file_name'")
-        if 'text' not in row:
-            raise DataError(f"data spec {spec!r}: metadata.jsonl line {ln} has no 'text' column (keys: {', '.join(row)})")
-        files.append(str(row['file_name'])); captions.append(_clean_caption(row['text']))
-        if max_items and len(files) >= max_items: break
-    return _FolderSource(root, files), captions
+        rows.append(row)
+        if max_items and len(rows) >= max_items: break
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    col = _caption_column(spec, keys, ': metadata.jsonl') if rows else 'text'
+    return _FolderSource(root, [str(r['file_name']) for r in rows]), [_clean_caption(r.get(col)) for r in rows], col
+
+def _image_column(spec: str, ds) -> str:
+    "The column of a datasets.Dataset holding images: `image`, a datasets Image feature, or file paths / bytes."
+    import datasets
+    cols = list(ds.column_names)
+    col = 'image' if 'image' in cols else next((c for c, f in ds.features.items() if isinstance(f, datasets.Image)), None) \
+          or next((c for c in ('img', 'image_path', 'file_name', 'path') if c in cols), None)
+    if col is None: raise DataError(f"data spec {spec!r}: no 'image' column (columns: {', '.join(cols)})")
+    f = ds.features[col]
+    ok = (isinstance(f, datasets.Image) or isinstance(f, dict) and ('bytes' in f or 'path' in f)
+          or isinstance(f, datasets.Value) and f.dtype in ('string', 'large_string', 'binary', 'large_binary'))
+    if not ok: raise DataError(f"data spec {spec!r}: column {col!r} holds {f}, not images (image bytes, a datasets Image, or file paths)")
+    return col
 
 def _from_datasets(spec: str, ds, max_items: int, label: str, root: Path = None):
     import datasets
-    cols = list(ds.column_names)
-    if 'text' not in cols: raise DataError(f"data spec {spec!r}: no 'text' column (columns: {', '.join(cols)})")
-    col = 'image' if 'image' in cols else next((c for c, f in ds.features.items() if isinstance(f, datasets.Image)), None)
-    if col is None: raise DataError(f"data spec {spec!r}: no 'image' column (columns: {', '.join(cols)})")
+    tcol, col = _caption_column(spec, list(ds.column_names)), _image_column(spec, ds)
     if max_items and max_items < len(ds): ds = ds.select(range(max_items))
     if isinstance(ds.features[col], datasets.Image): ds = ds.cast_column(col, datasets.Image(decode=False))
-    captions = [_clean_caption(c) for c in ds['text']]
-    return _HFSource(ds, col, label, root), captions
+    captions = [_clean_caption(c) for c in ds[tcol]]
+    return _HFSource(ds, col, label, root), captions, tcol
 
 def _from_hub(spec: str, name: str, split: str, max_items: int):
     import datasets
@@ -188,7 +211,7 @@ def _from_parquet(spec: str, path: Path, max_items: int):
     return _from_datasets(spec, ds, max_items, path.name, root=path.parent)
 
 def _open_real(spec: str, max_items: int = 0):
-    "The source and captions of a real data spec."
+    "The source, captions and caption column of a real data spec."
     if spec == 'naruto': return _from_hub(spec, NARUTO, 'train', max_items)
     if spec.startswith('hf:'):
         name, _, split = spec[3:].partition(':')
@@ -202,16 +225,33 @@ def _open_real(spec: str, max_items: int = 0):
 
 # %% ../nbs/01a_data.ipynb #92e4f40c
 def split_indices(
-    n: int,                   # number of items
+    items,                      # the number of items n (ids 0..n-1), or a list of item ids
     val_fraction: float = 0.05,
-) -> tuple:                   # train indices, val indices
-    "Deterministic train/val split: i is in val when crc32(i) / 2**32 < val_fraction (at least one item each)."
-    if n <= 1: return list(range(n)), list(range(n))  # a single item serves both splits
-    keys = [zlib.crc32(i.to_bytes(8, 'little')) / 2**32 for i in range(n)]
-    val = [k < val_fraction for k in keys]
-    if not any(val): val[min(range(n), key=keys.__getitem__)] = True
-    if all(val): val[max(range(n), key=keys.__getitem__)] = False
-    return [i for i in range(n) if not val[i]], [i for i in range(n) if val[i]]
+    readable=None,              # id -> bool; when given, val is drawn among the readable items
+) -> tuple:                     # train ids, val ids (ascending)
+    "Deterministic train/val split: id i is in val when crc32(i) / 2**32 < val_fraction (at least one item each)."
+    ids = list(range(items)) if isinstance(items, int) else list(items)
+    ok = readable or (lambda i: True)
+    too_few = lambda what: DataError(f"{what}: too few to hold out a validation split (at least two readable images are "
+                                     "needed, one to train on and one to validate)")
+    if len(ids) < 2: raise too_few(f"{len(ids)} item{'s' * (len(ids) != 1)}")
+    key = {i: zlib.crc32(int(i).to_bytes(8, 'little')) / 2**32 for i in ids}
+    order = sorted(ids, key=key.__getitem__)                       # lowest key first: the val candidates
+    val = [i for i in order if key[i] < val_fraction and ok(i)]    # an unreadable candidate stays in train
+    if not val: val = [next((i for i in order if ok(i)), None)]          # the readable item of lowest key
+    if val[0] is None: raise too_few(f"{len(ids)} items and not one readable image")
+    taken = set(val)
+    if next((i for i in reversed(order) if i not in taken and ok(i)), None) is None:   # nothing readable left to train on
+        if len(val) < 2: raise too_few(f"{len(ids)} items, one readable image")
+        taken.discard(val.pop())                                   # the candidate of highest key trains instead
+    return [i for i in ids if i not in taken], sorted(taken)
+
+def _readable(source, i: int, size: int) -> bool:
+    "Whether row i of `source` decodes (quietly: a broken file warns when its split reads it)."
+    try: _decode(source.image(i), size); return True
+    except Exception: return False
+
+_SPLIT_CACHE = {}   # (spec, rows, val_fraction, fingerprint of the captions) -> (train, val): each set is probed once per process
 
 def load_data(
     cfg: DataConfig,      # spec, image_size, and the sizes of the splits
@@ -227,10 +267,22 @@ def load_data(
         return ShapesDataset(cfg.num_val, cfg.image_size, seed=cfg.seed + 2, max_shapes=cfg.max_shapes, heldout=True)
     if split == 'heldout':
         raise DataError(f"data spec {spec!r}: split 'heldout' exists only for the shapes set (held-out attribute pairs); use train or val")
-    source, captions = _open_real(spec, cfg.max_items)
+    source, captions, col = _open_real(spec, cfg.max_items)
     if not captions: raise DataError(f"data spec {spec!r}: the data set is empty")
-    if not any(captions): raise DataError(f"data spec {spec!r}: every caption is empty (column 'text')")
-    train, val = split_indices(len(captions), cfg.val_fraction)
+    rows = [i for i, c in enumerate(captions) if c]
+    if not rows: raise DataError(f"data spec {spec!r}: every caption is empty (column {col!r})")
+    if len(rows) < len(captions):
+        warnings.warn(f"data spec {spec!r}: {len(captions) - len(rows)} of {len(captions)} rows have no caption "
+                      f"(column {col!r}); they are left out", DataWarning, stacklevel=2)
+    if len(rows) > 1 and len({captions[i] for i in rows}) == 1:
+        warnings.warn(f"data spec {spec!r}: every caption is the same ({captions[rows[0]]!r}): the in-domain judge cannot "
+                      "tell the pictures apart by their captions, so its R-precision and retrieval say nothing here",
+                      DataWarning, stacklevel=2)
+    key = (spec, len(captions), cfg.val_fraction, zlib.crc32('\0'.join(captions).encode()))
+    if key not in _SPLIT_CACHE:
+        try: _SPLIT_CACHE[key] = split_indices(rows, cfg.val_fraction, readable=lambda i: _readable(source, i, cfg.image_size))
+        except DataError as e: raise DataError(f"data spec {spec!r}: {e}") from None
+    train, val = _SPLIT_CACHE[key]
     return CaptionedImages(source, captions, train if split == 'train' else val, cfg.image_size, spec, split)
 
 def collate(

@@ -152,11 +152,117 @@ def test_all_empty_captions(tmp_path):
 
 
 def test_missing_text_column(tmp_path):
-    (tmp_path / 'metadata.jsonl').write_text(json.dumps({'file_name': 'a.png', 'caption': 'x'}) + '\n')
-    with pytest.raises(DataError, match="'text'"): load_data(DataConfig(spec=str(tmp_path)))
+    "No caption column under any of its names: one line naming the columns there are."
+    (tmp_path / 'metadata.jsonl').write_text(json.dumps({'file_name': 'a.png', 'label': 'x'}) + '\n')
+    with pytest.raises(DataError, match="no 'text' column .*columns: file_name, label"): load_data(DataConfig(spec=str(tmp_path)))
     pq = tmp_path / 'x.parquet'
-    datasets.Dataset.from_dict({'image': [b'x'], 'caption': ['y']}).to_parquet(str(pq))
-    with pytest.raises(DataError, match="'text'"): load_data(DataConfig(spec=str(pq)))
+    datasets.Dataset.from_dict({'image': [b'x'], 'label': ['y']}).to_parquet(str(pq))
+    with pytest.raises(DataError, match="no 'text' column .*columns: image, label"): load_data(DataConfig(spec=str(pq)))
+    datasets.Dataset.from_dict({'picture': [b'x'], 'text': ['y']}).to_parquet(str(pq))
+    with pytest.raises(DataError, match="no 'image' column .*columns: picture, text"): load_data(DataConfig(spec=str(pq)))
+    datasets.Dataset.from_dict({'image': [3], 'text': ['y']}).to_parquet(str(pq))
+    with pytest.raises(DataError, match="column 'image' holds"): load_data(DataConfig(spec=str(pq)))
+
+
+# -- sets as people make them: tiny, odd or partly broken ------------------------------------------------------------
+
+def _png(colour) -> bytes: return _png_bytes(Image.new('RGB', (8, 8), colour))
+
+
+def _folder(root: Path, rows: list, key: str = 'text') -> Path:
+    "An imagefolder of (file name, bytes, caption) rows."
+    root.mkdir(parents=True, exist_ok=True)
+    for name, data, _ in rows: (root / name).write_bytes(data)
+    (root / 'metadata.jsonl').write_text(''.join(json.dumps({'file_name': n, key: c}) + '\n' for n, _, c in rows))
+    return root
+
+
+def _splits(spec: str, **kw):
+    "Both splits of `spec`, every item read once, and the DataWarnings raised doing so."
+    cfg = DataConfig(spec=spec, image_size=SIZE, **kw)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        tr, va = load_data(cfg, 'train'), load_data(cfg, 'val')
+        items = [d[k] for d in (tr, va) for k in range(len(d))]
+    return tr, va, items, [str(x.message) for x in w if issubclass(x.category, DataWarning)]
+
+
+def test_too_small_for_a_val_split_is_one_line(tmp_path):
+    from conftest import naruto, one_line_error
+    root = _folder(tmp_path / 'one', [('a.png', _png((200, 0, 0)), 'a red square')])
+    with pytest.raises(DataError, match='1 item: too few to hold out a validation split'): load_data(DataConfig(spec=str(root)))
+    assert 'too few to hold out a validation split' in one_line_error(naruto('train-vqvae', '--preset', 'tiny', '--data', root,
+                                                                               '--out', tmp_path / 'run'))
+    root = _folder(tmp_path / 'two', [('a.png', _png((200, 0, 0)), 'a red square'), ('b.png', b'broken', 'a broken square')])
+    with pytest.raises(DataError, match='one readable image'): load_data(DataConfig(spec=str(root)))
+
+
+def test_identical_captions_warn_the_judge_cannot_separate_them(tmp_path):
+    root = _folder(tmp_path / 'same', [(f'{i}.png', _png((30 * i, 0, 0)), 'an emoji') for i in range(5)])
+    *_, msgs = _splits(str(root))
+    assert msgs and all('every caption is the same' in m and 'judge' in m for m in msgs), msgs
+    root = _folder(tmp_path / 'differ', [(f'{i}.png', _png((30 * i, 0, 0)), f'emoji {i}') for i in range(5)])
+    assert _splits(str(root))[-1] == []
+
+
+def test_val_split_on_broken_files_still_trains(tmp_path):
+    "The val candidates are all broken: the split is drawn among the readable items; each broken file warns once, from train."
+    from naruto_core.data import split_indices
+    from conftest import naruto
+    n, frac = 8, 0.2
+    cand = split_indices(n, frac)[1]
+    rows = [(f'{i}.png', b'not a picture' if i in cand else _png((25 * i, 100, 0)), f'picture {i}') for i in range(n)]
+    root = _folder(tmp_path / 'folder', rows)
+    pq = tmp_path / 'data.parquet'
+    datasets.Dataset.from_dict({'image': [{'bytes': d, 'path': None} for _, d, _ in rows], 'text': [c for *_, c in rows]},
+                               features=datasets.Features({'image': datasets.Image(), 'text': datasets.Value('string')})).to_parquet(str(pq))
+    for spec in (str(root), str(pq)):
+        tr, va, items, msgs = _splits(spec, val_fraction=frac)
+        assert len(va) > 0 and all(va[k] is not None for k in range(len(va))), spec
+        assert set(cand) <= set(tr.indices) and sorted(tr.indices + va.indices) == list(range(n))
+        assert sum(it is None for it in items) == len(cand) and len(msgs) == len(cand), msgs
+    r = naruto('train-vqvae', '--preset', 'tiny', '--data', root, '--out', tmp_path / 'vq', '--max_steps', 4,
+               '--set', 'train_vq.eval_every=2', check=True)
+    for i in cand: assert r.stderr.count(f'skipping unreadable image {i}.png') == 1, r.stderr
+
+
+@pytest.mark.parametrize('key', ['caption', 'prompt'])
+def test_caption_column_named_otherwise(tmp_path, key):
+    rows = [(f'{i}.png', _png((40 * i, 0, 0)), f'picture {i}') for i in range(4)]
+    _, _, items, msgs = _splits(str(_folder(tmp_path / 'f', rows, key=key)))
+    assert sorted(c for _, c in items) == [f'picture {i}' for i in range(4)] and not msgs
+    pq = tmp_path / 'p.parquet'
+    datasets.Dataset.from_dict({'image': [d for _, d, _ in rows], key: [c for *_, c in rows]}).to_parquet(str(pq))
+    _, _, items, msgs = _splits(str(pq))
+    assert sorted(c for _, c in items) == [f'picture {i}' for i in range(4)] and not msgs
+
+
+def test_missing_captions_are_left_out_with_one_warning(tmp_path):
+    caps = ['a cat', None, 'a dog', '   ', 'a bird', 'a fish']
+    pq = tmp_path / 'p.parquet'
+    datasets.Dataset.from_dict({'image': [_png((40 * i, 0, 0)) for i in range(6)], 'caption': caps}).to_parquet(str(pq))
+    tr, va, items, msgs = _splits(str(pq))
+    assert sorted(c for _, c in items) == ['a bird', 'a cat', 'a dog', 'a fish']
+    assert sorted(tr.indices + va.indices) == [0, 2, 4, 5]
+    assert set(msgs) == {f"data spec '{pq}': 2 of 6 rows have no caption (column 'caption'); they are left out"}, msgs
+    root = tmp_path / 'f'; root.mkdir()                      # a folder: a row without the caption key at all
+    for i in range(3): (root / f'{i}.png').write_bytes(_png((0, 40 * i, 0)))
+    (root / 'metadata.jsonl').write_text(json.dumps({'file_name': '0.png', 'text': 'x'}) + '\n' + json.dumps({'file_name': '1.png'})
+                                         + '\n' + json.dumps({'file_name': '2.png', 'text': 'y'}) + '\n')
+    _, _, items, msgs = _splits(str(root))
+    assert sorted(c for _, c in items) == ['x', 'y'] and any('1 of 3 rows have no caption' in m for m in msgs)
+
+
+def test_image_column_of_file_paths(tmp_path):
+    "A parquet whose `image` column holds file paths, relative to the parquet's folder or absolute; a missing one warns."
+    (tmp_path / 'img').mkdir()
+    for i in range(4): (tmp_path / 'img' / f'{i}.png').write_bytes(_png((0, 0, 50 * i)))
+    paths = ['img/0.png', 'img/1.png', str(tmp_path / 'img' / '2.png'), 'img/3.png', 'img/gone.png']
+    pq = tmp_path / 'p.parquet'
+    datasets.Dataset.from_dict({'image': paths, 'text': [f'picture {i}' for i in range(5)]}).to_parquet(str(pq))
+    tr, va, items, msgs = _splits(str(pq))
+    assert sum(it is not None for it in items) == 4 and all(it[0].shape == (3, SIZE, SIZE) for it in items if it is not None)
+    assert 4 in tr.indices and len(msgs) == 1 and 'gone.png' in msgs[0], msgs
 
 
 def test_unknown_spec():
