@@ -5,9 +5,11 @@
 # %% ../nbs/02a_runs.ipynb #166f0211
 from __future__ import annotations
 
-import fcntl, hashlib, json, os, shutil, warnings
+import hashlib, json, os, shutil, warnings
+from contextlib import suppress
 from pathlib import Path
 
+import filelock
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
@@ -71,16 +73,17 @@ class RunDir:
         return self
 
     def lock(self):
-        "Take an exclusive lock on the run (released when the process ends, even on SIGKILL)."
-        self._lock = open(self.lockfile, 'w')
-        try: fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        "Take an exclusive lock on the run (released when the process ends, even on SIGKILL); the file holds our pid."
+        lock = filelock.FileLock(str(self.lockfile), timeout=0)
+        try: lock.acquire()
+        except filelock.Timeout:
             raise NarutoError(f"run directory {self.path} is in use by another process (lock {self.lockfile})")
-        self._lock.write(str(os.getpid())); self._lock.flush()
+        with suppress(OSError): self.lockfile.write_text(str(os.getpid()))   # informative only (Windows locks the bytes)
+        self._lock = lock
         return self
 
     def unlock(self):
-        if self._lock is not None: self._lock.close(); self._lock = None
+        if self._lock is not None: self._lock.release(); self._lock = None
 
     def read_metrics(self) -> list:
         "The logged steps, as dicts."

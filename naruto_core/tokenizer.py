@@ -5,7 +5,7 @@
 # %% ../nbs/02_tokenizer.ipynb #2529eddf
 from __future__ import annotations
 
-import heapq, os, warnings
+import heapq, json, os, warnings
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable
@@ -127,6 +127,18 @@ def save_tokenizer(
     tok.save_pretrained(str(path))
     return path
 
+def _token(v): return v.get('content') if isinstance(v, dict) else v   # 'x' or {'content': 'x', ...}
+
+def _from_tokenizer_json(p: Path) -> PreTrainedTokenizerFast:
+    "A saved fast tokenizer rebuilt from its tokenizer.json and the special tokens its config files name (any transformers version)."
+    cfg = {}
+    for f in ('special_tokens_map.json', 'tokenizer_config.json'):
+        if (p/f).exists(): cfg.update(json.loads((p/f).read_text(encoding='utf-8')))
+    roles = {k: _token(cfg[k]) for k in ('pad_token', 'unk_token', 'mask_token', 'bos_token', 'eos_token', 'cls_token', 'sep_token') if cfg.get(k)}
+    extra = cfg.get('additional_special_tokens') or cfg.get('extra_special_tokens') or []
+    extra = [_token(t) for t in (extra.values() if isinstance(extra, dict) else extra)]   # 4.x may name them in a dict
+    return PreTrainedTokenizerFast(tokenizer_file=str(p/'tokenizer.json'), additional_special_tokens=extra, **roles)
+
 def load_tokenizer(
     path_or_name,  # a directory written by save_tokenizer / save_pretrained, or a pretrained tokenizer's name
 ) -> PreTrainedTokenizerFast:
@@ -140,6 +152,9 @@ def load_tokenizer(
             warnings.simplefilter('ignore')
             tok = AutoTokenizer.from_pretrained(str(p) if p.is_dir() else s, use_fast=True, local_files_only=hf_offline('TRANSFORMERS_OFFLINE') or p.is_dir())
     except Exception as e:
+        if p.is_dir() and (p/'tokenizer.json').exists():       # saved by another transformers version (see above)
+            try: return _ensure_special(_from_tokenizer_json(p))
+            except Exception: pass
         msg = ' '.join(str(e).split())[:300]
         where = 'a tokenizer directory' if p.is_dir() else ('a pretrained tokenizer in the local cache (the Hub is offline)' if hf_offline('TRANSFORMERS_OFFLINE')
                                                              else 'a directory or a pretrained tokenizer')
