@@ -5,7 +5,7 @@
 # %% ../nbs/10a_stage2.ipynb #93983d32
 from __future__ import annotations
 
-import json, shutil
+import json, math, shutil, warnings
 from dataclasses import asdict
 
 import torch
@@ -25,14 +25,17 @@ from .tokenizer import encode_text, load_tokenizer, save_tokenizer, train_tokeni
 from .training import Trainer, barrier, default_callbacks, dist_info, seed_everything, unwrap
 
 # %% auto #0
-__all__ = ['TokenizedCodes', 'collate_pairs', 'token_space', 'generator_val_fn', 'prepare_generator_run', 'train_generator']
+__all__ = ['TokenizedCodes', 'collate_pairs', 'caption_tokens', 'caption_length', 'token_space', 'generator_val_fn',
+           'prepare_generator_run', 'train_generator']
 
 # %% ../nbs/10a_stage2.ipynb #e85fc41c
 class TokenizedCodes(Dataset):
-    "Cached codes with their captions as token ids: item i is (text (T,), codes (N,))."
+    "Cached codes with their captions as token ids: item i is (text (T,), codes (N,)); long captions are cut quietly."
     def __init__(self, codes: CodesDataset, tok, max_len: int):
         self.codes = codes.codes
-        self.text = encode_text(tok, list(codes.captions), max_len)
+        with warnings.catch_warnings():        # the share cut was reported when the run was set up (prepare_generator_run)
+            warnings.filterwarnings('ignore', message='encode_text')
+            self.text = encode_text(tok, list(codes.captions), max_len)
         self.captions = codes.captions
     def __len__(self): return len(self.codes)
     def __getitem__(self, i): return self.text[i], self.codes[i]
@@ -40,6 +43,22 @@ class TokenizedCodes(Dataset):
 def collate_pairs(items) -> tuple:
     "Stack (text, codes) items into a batch."
     return torch.stack([t for t, _ in items]), torch.stack([c for _, c in items])
+
+def caption_tokens(tok, captions: list) -> torch.Tensor:
+    "(N,) tokens of each caption with [BOS] and [EOS]: the row length it needs to be kept whole."
+    if not captions: return torch.zeros(0, dtype=torch.long)
+    return torch.tensor([len(ids) + 2 for ids in tok(list(captions), add_special_tokens=False)['input_ids']])
+
+def caption_length(
+    tok,                # the run's tokenizer
+    captions: list,     # the training captions
+    ceiling: int,       # the most tokens a row may hold (the preset's text.max_len)
+    q: float = 0.99,    # share of the captions kept whole
+) -> int:               # tokens per caption row, [BOS] and [EOS] included
+    "The caption length a data set needs: the q-quantile of its captions' token counts, at most `ceiling`."
+    n = caption_tokens(tok, captions)
+    if not len(n): return ceiling
+    return int(min(ceiling, max(3, math.ceil(torch.quantile(n.float(), q).item()))))
 
 def token_space(tok, cfg: Config, codebook_size: int, grid: int) -> TokenSpace:
     "The TokenSpace of tokenizer `tok` and the VQ-VAE's codes."
@@ -80,7 +99,7 @@ def generator_val_fn(val: TokenizedCodes, space: TokenSpace, batch_size: int = 1
 
 # %% ../nbs/10a_stage2.ipynb #459cea98
 def prepare_generator_run(cfg: Config, model_name: str, vqvae, out, write: bool = True) -> dict:
-    "Set up run `out` for a generator: VQ-VAE copy, tokenizer, generator.json; checks pairing when resuming."
+    "Set up run `out` for a generator: VQ-VAE copy, tokenizer, caption length, generator.json; checks pairing when resuming."
     run = RunDir(out).make() if write else RunDir(out)   # write=False: read what rank 0 set up (torchrun)
     vq_run = RunDir(vqvae)
     vq_model, vq_cfg = load_vqvae(vq_run.path)
@@ -94,18 +113,28 @@ def prepare_generator_run(cfg: Config, model_name: str, vqvae, out, write: bool 
         if meta['vqvae']['fingerprint'] != fp:
             raise NarutoError(f"{run.path} was trained with VQ-VAE {meta['vqvae']['fingerprint']}, but {vq_run.path} "
                               f"holds {fp}: a generator only works with the codes it was trained on")
+        if meta.get('text_len_from_data'): cfg.text.max_len = meta['space']['text_len']   # set once, from the data
         return meta
     if not write: raise NarutoError(f"{meta_f} is missing: the generator run was not set up")
     cache_codes(vq_run.path, splits=data_splits(cfg.data.spec))
     captions = CodesDataset(vq_run.path, 'train').captions
     if not any(c.strip() for c in captions): raise NarutoError(f"every caption of data set '{cfg.data.spec}' is empty")
     tok = load_tokenizer(cfg.text.tokenizer) if cfg.text.tokenizer else train_tokenizer(captions, cfg.text.vocab_size)
+    from_data = cfg.data.spec != 'shapes'                # shapes keeps the preset's length, sized for its grammar
+    if from_data: cfg.text.max_len = caption_length(tok, captions, cfg.text.max_len)
+    n = caption_tokens(tok, captions)
+    cut = (n > cfg.text.max_len).float().mean().item()
+    if cut > 0.01:
+        need = math.ceil(torch.quantile(n.float(), 0.99).item())
+        warnings.warn(f"{cut:.1%} of the training captions are longer than text.max_len={cfg.text.max_len} tokens and are cut; "
+                      f"--set text.max_len={need} keeps 99% of them whole")
     save_tokenizer(tok, run.path/'tokenizer')
     (run.path/'vqvae').mkdir(exist_ok=True)
     shutil.copyfile(vq_run.ckpt/'model.safetensors', run.path/'vqvae'/'model.safetensors')
     shutil.copyfile(vq_run.config, run.path/'vqvae'/'config.yaml')
     space = token_space(tok, cfg, vq_cfg.vq.codebook_size, vq_cfg.grid)
     meta = dict(model=model_name, space=asdict(space), tokenizer=fingerprint(run.path/'tokenizer', '*.json'),
+                text_len_from_data=from_data, captions_cut=cut,
                 vqvae=dict(fingerprint=fp, source=str(vq_run.path.resolve()), codebook_size=vq_cfg.vq.codebook_size,
                            grid=vq_cfg.grid, image_size=vq_cfg.data.image_size))
     write_json(meta_f, meta, indent=2)
