@@ -12,11 +12,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset
 
-from .config import Config, NarutoError, load_config, read_config
+from .config import Config, NarutoError, load_config, progress_bar, read_config
 from .data import collate, load_data
 from .shapes import image_grid
 from .runs import CheckpointError, RunDir, fingerprint, load_weights, write_json
-from .training import Trainer, default_callbacks, seed_everything, unwrap
+from .training import Trainer, barrier, default_callbacks, dist_info, seed_everything, unwrap
 from .vqvae import VQVAE, perplexity, psnr, vq_loss_fn
 
 # %% auto #0
@@ -25,13 +25,13 @@ __all__ = ['evaluate_vqvae', 'vq_val_fn', 'train_vqvae', 'vqvae_fingerprint', 'l
 
 # %% ../nbs/05_codes.ipynb #cb09e033
 @torch.no_grad()
-def evaluate_vqvae(model: VQVAE, data: Dataset, batch_size: int = 64, device=None) -> dict:
-    "Reconstruction and codebook figures of `model` over the whole of `data`."
+def evaluate_vqvae(model: VQVAE, data: Dataset, batch_size: int = 64, device=None, progress: bool | None = False) -> dict:
+    "Reconstruction and codebook figures of `model` over the whole of `data` (a bar with `progress`, as `progress_bar`)."
     device = device or next(model.parameters()).device
     was = model.training; model.eval()
     K = model.quantizer.codebook_size
     counts, se, n, ps = torch.zeros(K, dtype=torch.long), 0.0, 0, []
-    for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate):
+    for batch in progress_bar(DataLoader(data, batch_size=batch_size, collate_fn=collate), desc='evaluating', progress=progress):
         if batch is None: continue
         x = batch[0].to(device)
         x_hat, idx, _ = model(x)
@@ -56,13 +56,16 @@ def vq_val_fn(val_data: Dataset, n_show: int = 8):
     return val
 
 # %% ../nbs/05_codes.ipynb #efea140f
-def train_vqvae(cfg: Config, out, use_wandb: bool = False, progress=None) -> VQVAE:
+def train_vqvae(cfg: Config, out, use_wandb: bool = False, progress=None, wandb_artifacts: bool = False) -> VQVAE:
     "Train (or resume) the VQ-VAE of `cfg` on `cfg.data` into run directory `out`."
-    train, val = load_data(cfg.data, 'train'), load_data(cfg.data, 'val')
+    rank, world = dist_info()                   # a real set is decoded once, by rank 0, into out/decoded/
+    if rank == 0: train, val = (load_data(cfg.data, s, cache=RunDir(out).path/'decoded', progress=progress) for s in ('train', 'val'))
+    barrier(world)
+    if rank != 0: train, val = (load_data(cfg.data, s, cache=RunDir(out).path/'decoded', progress=False) for s in ('train', 'val'))
     seed_everything(cfg.train_vq.seed)          # the same initial weights in every process
     model = VQVAE(cfg.vq)
     cbs = default_callbacks(out, config=cfg, section='train_vq', val_fn=vq_val_fn(val), use_wandb=use_wandb,
-                            name=f'vqvae-{Path(out).name}', progress=progress,
+                            name=f'vqvae-{Path(out).name}', progress=progress, wandb_artifacts=wandb_artifacts,
                             find_unused=False)  # under torchrun: every parameter gets a gradient at every step
     t = Trainer(model, vq_loss_fn, train, collate, cfg.train_vq, cbs)
     t.fit()
@@ -86,11 +89,11 @@ def load_vqvae(run, device=None) -> tuple:
 
 # %% ../nbs/05_codes.ipynb #62ed621e
 @torch.no_grad()
-def encode_dataset(model: VQVAE, data: Dataset, batch_size: int = 128) -> tuple:
-    "(codes (N, h, w) int64, captions) of every readable image of `data`."
+def encode_dataset(model: VQVAE, data: Dataset, batch_size: int = 128, progress: bool | None = None) -> tuple:
+    "(codes (N, h, w) int64, captions) of every readable image of `data` (a bar on a terminal, as `progress_bar`)."
     device = next(model.parameters()).device
     codes, caps = [], []
-    for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate):
+    for batch in progress_bar(DataLoader(data, batch_size=batch_size, collate_fn=collate), desc='encoding', progress=progress):
         if batch is None: continue
         codes.append(model.encode(batch[0].to(device))[1].cpu()); caps += list(batch[1])
     if not codes: raise NarutoError("no readable images to encode")
@@ -98,7 +101,8 @@ def encode_dataset(model: VQVAE, data: Dataset, batch_size: int = 128) -> tuple:
 
 def codes_path(run, split: str) -> Path: return RunDir(run).path/'codes'/f'{split}.safetensors'
 
-def cache_codes(run, splits=('train', 'val'), data_spec: str | None = None, device=None, force=False) -> dict:
+def cache_codes(run, splits=('train', 'val'), data_spec: str | None = None, device=None, force=False,
+                progress: bool | None = None) -> dict:
     "Encode the run's data splits (or `data_spec`) with its frozen VQ-VAE into `run/codes/`; returns split -> path."
     model, cfg = load_vqvae(run, device)
     if data_spec: cfg.data.spec = data_spec
@@ -108,7 +112,8 @@ def cache_codes(run, splits=('train', 'val'), data_spec: str | None = None, devi
         if not force and f.exists() and json.loads(f.with_suffix('.json').read_text()).get('vqvae') == fp \
                 and json.loads(f.with_suffix('.json').read_text()).get('data') == cfg.data.spec:
             out[split] = f; continue
-        codes, caps = encode_dataset(model, load_data(cfg.data, split))
+        data = load_data(cfg.data, split, cache=RunDir(run).path/'decoded', progress=progress)   # decoded by train-vqvae
+        codes, caps = encode_dataset(model, data, progress=progress)
         f.parent.mkdir(parents=True, exist_ok=True)
         tmp = f.with_name(f.name + '.tmp'); save_file({'codes': codes.to(torch.int32)}, str(tmp), metadata={'vqvae': fp})
         os.replace(tmp, f)

@@ -15,7 +15,7 @@ import yaml
 # %% auto #0
 __all__ = ['PRESETS', 'NarutoError', 'ConfigError', 'DataConfig', 'TextConfig', 'VQConfig', 'GenConfig', 'TrainConfig', 'Config',
            'config_from_dict', 'config_to_dict', 'parse_override', 'load_config', 'save_config', 'read_config',
-           'default_device', 'hf_offline']
+           'default_device', 'hf_offline', 'progress_bar']
 
 # %% ../nbs/00_config.ipynb #e483b22c
 class NarutoError(Exception):
@@ -46,11 +46,13 @@ class DataConfig:
     seed: int = 0               # shapes: the train split's seed (val uses seed+1)
     max_items: int = 0          # real sets: keep only the first N items (0 = all)
     val_fraction: float = 0.05  # real sets: share of items held out for validation
+    cache_mb: int = 2048        # real sets: decode every image once into a uint8 cache of at most this many MB (0 = off)
 
     def __post_init__(self):
         _positive(self, 'image_size', 'num_train', 'num_val')
         _choice(self, 'max_shapes', (1, 2))
         _check(self.max_items >= 0, f"DataConfig.max_items must be >= 0, got {self.max_items}")
+        _check(self.cache_mb >= 0, f"DataConfig.cache_mb must be >= 0, got {self.cache_mb}")
         _check(0 < self.val_fraction < 1, f"DataConfig.val_fraction must be in (0, 1), got {self.val_fraction}")
 
 @dataclass
@@ -279,3 +281,16 @@ def default_device() -> torch.device:
 def hf_offline(*switches: str) -> bool:
     "True when the Hugging Face Hub must not be asked: HF_HUB_OFFLINE, or a library's own switch in `switches`, is set."
     return any(os.environ.get(v, '').strip().lower() in ('1', 'true', 'yes', 'on') for v in ('HF_HUB_OFFLINE', *switches))
+
+# %% ../nbs/00_config.ipynb #c0f1a2b4
+def progress_bar(
+    iterable=None,                # wrapped, as tqdm does (or None and `total`)
+    total: int | None = None,     # units of work when there is no iterable
+    desc: str = '',
+    progress: bool | None = None, # None: only on a terminal; True: always; False: never
+    **kw,                         # more tqdm options (unit, ...)
+):
+    "A tqdm bar on stderr, drawn on rank 0 only and, unless `progress` says otherwise, only on a terminal."
+    from tqdm.auto import tqdm
+    off = True if int(os.environ.get('RANK', 0)) != 0 else (None if progress is None else not progress)
+    return tqdm(iterable, total=total, desc=desc, disable=off, dynamic_ncols=True, leave=False, **kw)

@@ -5,7 +5,7 @@
 # %% ../nbs/01a_data.ipynb #608a24b6
 from __future__ import annotations
 
-import io, json, math, os, warnings, zlib
+import hashlib, io, json, math, os, warnings, zlib
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +13,12 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from .config import DataConfig, NarutoError, hf_offline
+from .config import DataConfig, NarutoError, hf_offline, progress_bar
 from .shapes import DataError, DataWarning, ShapesDataset, pil_to_tensor
 
 # %% auto #0
-__all__ = ['NARUTO', 'SPLITS', 'CAPTION_COLUMNS', 'to_rgb', 'data_splits', 'CaptionedImages', 'split_indices', 'load_data',
-           'collate']
+__all__ = ['NARUTO', 'SPLITS', 'CAPTION_COLUMNS', 'DECODE_VERSION', 'to_rgb', 'data_splits', 'CaptionedImages', 'split_indices',
+           'load_data', 'collate', 'CachedImages', 'cache_images']
 
 # %% ../nbs/01a_data.ipynb #186b97be
 def _to_8bit(img: Image.Image) -> Image.Image:
@@ -99,6 +99,12 @@ class _FolderSource:
     def __len__(self): return len(self.files)
     def image(self, i): return self.root / self.files[i]
     def name(self, i): return str(self.files[i])
+    def signature(self, rows) -> list:
+        "What the images of `rows` are made of, for a cache's fingerprint: each file's name, size and modification time."
+        def st(f):
+            try: s = (self.root / f).stat(); return [f, s.st_size, s.st_mtime_ns]
+            except OSError: return [f, None, None]
+        return [str(self.root.resolve()), *(st(self.files[i]) for i in rows)]
 
 class _HFSource:
     "Rows of a datasets.Dataset whose image column is not decoded (bytes, paths or image dicts)."
@@ -115,6 +121,11 @@ class _HFSource:
         except Exception: v = None
         p = v.get('path') if isinstance(v, dict) else v if isinstance(v, str) else None
         return f"{self.label}[{i}]" + (f" ({p})" if p else '')
+    def signature(self, rows) -> list:
+        "What the images are made of, for a cache's fingerprint: the datasets fingerprint (and the parquet file's size and time)."
+        f = self.root / self.label if self.root is not None else None
+        s = f.stat() if f is not None and f.is_file() else None
+        return [getattr(self.ds, '_fingerprint', None), len(self.ds), self.label] + ([s.st_size, s.st_mtime_ns] if s else [])
 
 # %% ../nbs/01a_data.ipynb #7327abb8
 class CaptionedImages(Dataset):
@@ -139,17 +150,30 @@ class CaptionedImages(Dataset):
         "Every item's caption."
         return [self._captions[i] for i in self.indices]
 
-    def __getitem__(self, k):
+    def warn_once(self, name: str, why: str):
+        "The one warning about unreadable image `name`."
+        if name in self._warned: return
+        self._warned.add(name)
+        warnings.warn(f"skipping unreadable image {name}: {why}", DataWarning, stacklevel=3)
+
+    def pixels(self, k) -> torch.Tensor | None:
+        "Item k's image as uint8 (3, H, W), decoded from its file; None (and one warning naming it) when unreadable."
         i = self.indices[k]
         try: img = _decode(self.source.image(i), self.image_size)
         except Exception as e:
-            name = self.source.name(i)
-            if name not in self._warned:
-                self._warned.add(name)
-                why = 'not an image file PIL can read' if isinstance(e, UnidentifiedImageError) else _one_line(e)
-                warnings.warn(f"skipping unreadable image {name}: {type(e).__name__}: {why}", DataWarning, stacklevel=2)
+            why = 'not an image file PIL can read' if isinstance(e, UnidentifiedImageError) else _one_line(e)
+            self.warn_once(self.source.name(i), f"{type(e).__name__}: {why}")
             return None
-        return pil_to_tensor(img), self._captions[i]
+        return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).contiguous()   # (3, H, W)
+
+    def fingerprint(self) -> str:
+        "16 hex digits naming what this split's images decode to: the source files, the rows, the size, the decoder."
+        key = dict(decoder=DECODE_VERSION, size=self.image_size, rows=self.indices, source=self.source.signature(self.indices))
+        return hashlib.sha256(json.dumps(key, default=str).encode()).hexdigest()[:16]
+
+    def __getitem__(self, k):
+        x = self.pixels(k)                      # uint8 -> [-1, 1] as pil_to_tensor does, bit for bit
+        return None if x is None else (x.float().div_(127.5).sub_(1), self._captions[self.indices[k]])
 
 # %% ../nbs/01a_data.ipynb #2b5b13ff
 def _from_folder(spec: str, root: Path, max_items: int):
@@ -256,6 +280,8 @@ _SPLIT_CACHE = {}   # (spec, rows, val_fraction, fingerprint of the captions) ->
 def load_data(
     cfg: DataConfig,      # spec, image_size, and the sizes of the splits
     split: str = 'train', # train | val | heldout (held-out pairs; shapes only)
+    cache=None,           # real sets: None = decode at every read; True = decode once into memory; a folder = and keep it there
+    progress: bool | None = None,   # the bar while the cache is built (None: only on a terminal)
 ) -> Dataset:             # items (image (3, H, W) in [-1, 1], caption), or None for an unreadable image
     "The data set that `cfg.spec` names, as a torch Dataset."
     cfg = getattr(cfg, 'data', cfg)  # a whole Config works too
@@ -283,7 +309,9 @@ def load_data(
         try: _SPLIT_CACHE[key] = split_indices(rows, cfg.val_fraction, readable=lambda i: _readable(source, i, cfg.image_size))
         except DataError as e: raise DataError(f"data spec {spec!r}: {e}") from None
     train, val = _SPLIT_CACHE[key]
-    return CaptionedImages(source, captions, train if split == 'train' else val, cfg.image_size, spec, split)
+    ds = CaptionedImages(source, captions, train if split == 'train' else val, cfg.image_size, spec, split)
+    if not cache or not cfg.cache_mb: return ds
+    return cache_images(ds, None if cache is True else cache, max_mb=cfg.cache_mb, progress=progress)
 
 def collate(
     batch: list,  # items of load_data: (image, caption) or None
@@ -293,3 +321,83 @@ def collate(
     if not items: return None
     images, captions = zip(*items)
     return torch.stack(images), [_clean_caption(c) for c in captions]
+
+# %% ../nbs/01a_data.ipynb #d3c0a1e2
+DECODE_VERSION = 1   # what `_decode` makes of an image; a change here invalidates every saved cache
+
+class CachedImages(Dataset):
+    "A real data set decoded once: its readable images as one uint8 tensor (n, 3, H, W); items as `CaptionedImages` gives them."
+    def __init__(self,
+                 data: CaptionedImages,       # the set to decode
+                 folder=None,                 # keep (and reuse) the decoded tensor here as SPLIT-FINGERPRINT.safetensors
+                 progress: bool | None = None,
+                ):
+        self.data, self.fingerprint = data, data.fingerprint()
+        self.source, self.indices, self.image_size, self.spec, self.split = data.source, data.indices, data.image_size, data.spec, data.split
+        self.file = Path(folder) / f'{data.split}-{self.fingerprint}.safetensors' if folder is not None else None
+        self.loaded = self.file is not None and self.file.exists() and self._read()
+        if not self.loaded:
+            self._build(progress)
+            if self.file is not None: self._write()
+
+    def _build(self, progress):
+        d, n, S = self.data, len(self.data), self.data.image_size
+        images, rows, self.broken = torch.empty(n, 3, S, S, dtype=torch.uint8), torch.full((n,), -1, dtype=torch.long), []
+        m = 0
+        for k in progress_bar(range(n), desc=f'decoding {d.split} images', progress=progress, unit='img'):
+            x = d.pixels(k)
+            if x is None: self.broken.append(d.source.name(d.indices[k])); continue
+            images[m] = x; rows[k] = m; m += 1
+        self.images, self.rows = (images[:m].clone() if m < n else images), rows
+
+    def _write(self):
+        from safetensors.torch import save_file
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.file.with_name(f'.{self.file.name}.{os.getpid()}.tmp')
+        try:
+            save_file({'images': self.images, 'rows': self.rows}, str(tmp),
+                      metadata=dict(fingerprint=self.fingerprint, spec=self.spec, split=self.split, broken=json.dumps(self.broken)))
+            os.replace(tmp, self.file)
+        finally:
+            if tmp.exists(): tmp.unlink()
+
+    def _read(self) -> bool:
+        from safetensors import safe_open
+        try:
+            with safe_open(str(self.file), 'pt') as f:
+                meta, images, rows = f.metadata() or {}, f.get_tensor('images'), f.get_tensor('rows')
+            S = self.image_size
+            if meta.get('fingerprint') != self.fingerprint or rows.shape != (len(self.indices),) or images.shape[1:] != (3, S, S):
+                return False
+        except Exception: return False            # unreadable: decode again (and write a good one)
+        self.images, self.rows, self.broken = images, rows, json.loads(meta.get('broken', '[]'))
+        for name in self.broken: self.data.warn_once(name, 'unreadable when the cache of this set was built')
+        return True
+
+    def __len__(self): return len(self.indices)
+    def __repr__(self): return f"CachedImages({self.spec!r}, split={self.split!r}, n={len(self)}, image_size={self.image_size}, {self.mb:.1f} MB)"
+
+    @property
+    def mb(self) -> float: return self.images.numel() / 2**20
+
+    @property
+    def captions(self) -> list: return self.data.captions
+
+    def __getitem__(self, k):
+        r = int(self.rows[k])
+        if r < 0: return None
+        return self.images[r].float().div_(127.5).sub_(1), self.data._captions[self.indices[k]]
+
+def cache_images(
+    data: CaptionedImages,         # a real data set (load_data of a folder, parquet or Hub spec)
+    folder=None,                   # keep the decoded tensor here, reused while the fingerprint holds
+    max_mb: float = 2048,          # a set whose tensor would be larger is returned as it is
+    progress: bool | None = None,
+) -> Dataset:
+    "`data` decoded once into memory (a `CachedImages`), or `data` itself when it would not fit in `max_mb`."
+    mb = len(data) * 3 * data.image_size ** 2 / 2**20
+    if mb > max_mb:
+        warnings.warn(f"{data.spec} {data.split}: {len(data)} images of {data.image_size} px need {mb:.0f} MB, more than "
+                      f"data.cache_mb={max_mb:g}; decoding at every read", DataWarning, stacklevel=2)
+        return data
+    return CachedImages(data, folder, progress)

@@ -140,7 +140,8 @@ def prepare_generator_run(cfg: Config, model_name: str, vqvae, out, write: bool 
     write_json(meta_f, meta, indent=2)
     return meta
 
-def train_generator(cfg: Config, model_name: str, vqvae, out, use_wandb: bool = False, progress=None, extra_val=None) -> nn.Module:
+def train_generator(cfg: Config, model_name: str, vqvae, out, use_wandb: bool = False, progress=None, extra_val=None,
+                    wandb_artifacts: bool = False) -> nn.Module:
     "Train (or resume) generator `model_name` on the cached codes of VQ-VAE run `vqvae` into run directory `out`."
     rank, world = dist_info()                   # under torchrun: rank 0 caches codes and trains the tokenizer first
     if rank == 0: meta = prepare_generator_run(cfg, model_name, vqvae, out)
@@ -158,7 +159,8 @@ def train_generator(cfg: Config, model_name: str, vqvae, out, use_wandb: bool = 
     # a generator that captions keeps its stage-2A weights at the switch: the captioning model (run.weights('captioner'))
     snaps = {cfg.gen.switch_step: RunDir.CAPTIONER} if model.can_caption and cfg.gen.stage == '2A' and cfg.gen.switch_step else {}
     cbs = default_callbacks(out, config=cfg, section='train_gen', val_fn=generator_val_fn(val, space, extra=extra_val),
-                            snapshots=snaps, use_wandb=use_wandb, name=f'{model_name}-{run.path.name}', progress=progress)
+                            snapshots=snaps, use_wandb=use_wandb, name=f'{model_name}-{run.path.name}', progress=progress,
+                            wandb_artifacts=wandb_artifacts)
     t = Trainer(model, GeneratorLoss(cfg.gen, space), train, collate_pairs, cfg.train_gen, cbs)
     t.fit()
     return unwrap(t.model)

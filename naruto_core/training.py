@@ -21,7 +21,7 @@ from .runs import RunDir, fault_point, find_checkpoint, save_checkpoint
 # %% auto #0
 __all__ = ['CALLBACK_STATE', 'lr_at', 'make_optimizer', 'rng_state', 'set_rng_state', 'seed_everything', 'DataStream',
            'dist_info', 'local_batch_size', 'barrier', 'unwrap', 'to_device', 'Callback', 'Trainer', 'CheckpointCB',
-           'DistributedCB', 'LogCB', 'ValidateCB', 'ProgressCB', 'init_wandb', 'WandbCB', 'default_callbacks']
+           'DistributedCB', 'LogCB', 'Table', 'ValidateCB', 'ProgressCB', 'init_wandb', 'WandbCB', 'default_callbacks']
 
 # %% ../nbs/02b_training.ipynb #92a3f7bc
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -306,9 +306,10 @@ class LogCB(Callback):
             elif isinstance(v, (int, float, bool)) or v is None: rec[k] = v
             elif torch.is_tensor(v) and v.numel() == 1: rec[k] = v.item()
         self.run.samples.mkdir(exist_ok=True)
-        files = {k: self.run.samples/f'{k}_{t.step:06d}.png' for k in media}
+        files = {k: self.run.samples/f'{k}_{t.step:06d}.png' for k in media if not isinstance(media[k], Table)}
         for k, v in media.items():
-            if _is_figure(v):
+            if isinstance(v, Table): v.save(self.run.samples/f'{k}_{t.step:06d}')
+            elif _is_figure(v):
                 import matplotlib.pyplot as plt
                 v.savefig(files[k], dpi=80, bbox_inches='tight'); plt.close(v)
             else: v.save(files[k])
@@ -318,9 +319,37 @@ class LogCB(Callback):
 def _is_figure(v) -> bool: return type(v).__name__ == 'Figure'   # matplotlib's, without importing matplotlib
 
 def _is_media(v) -> bool:
-    "A PIL image or a matplotlib figure (saved as a PNG rather than logged as a number)."
+    "A PIL image, a matplotlib figure or a `Table` (saved as files rather than logged as a number)."
     from PIL import Image
-    return isinstance(v, Image.Image) or _is_figure(v)
+    return isinstance(v, (Image.Image, Table)) or _is_figure(v)
+
+class Table:
+    "Rows under named columns, each cell a string, a number or a PIL image: a record's table (prompt, image, score)."
+    def __init__(self, columns: list, rows: list):
+        if any(len(r) != len(columns) for r in rows): raise ValueError(f"every row of a Table needs {len(columns)} cells")
+        self.columns, self.rows = list(columns), [list(r) for r in rows]
+    def __repr__(self): return f"Table({self.columns}, {len(self.rows)} rows)"
+    def __len__(self): return len(self.rows)
+
+    def save(self, stem: Path) -> Path:
+        "`stem`.json with the rows; each image as a PNG in folder `stem`/, named in the JSON by its file."
+        from PIL import Image
+        stem = Path(stem); out = []
+        for i, r in enumerate(self.rows):
+            row = []
+            for c, v in zip(self.columns, r):
+                if isinstance(v, Image.Image):
+                    stem.mkdir(parents=True, exist_ok=True); f = stem/f'{i:03d}_{c}.png'; v.save(f); v = f'{stem.name}/{f.name}'
+                row.append(v)
+            out.append(dict(zip(self.columns, row)))
+        f = stem.with_suffix('.json'); f.write_text(json.dumps(dict(columns=self.columns, rows=out), indent=1) + '\n')
+        return f
+
+    def to_wandb(self):
+        "The same rows as a `wandb.Table` (images as `wandb.Image`)."
+        import wandb
+        from PIL import Image
+        return wandb.Table(columns=self.columns, data=[[wandb.Image(v) if isinstance(v, Image.Image) else v for v in r] for r in self.rows])
 
 class ValidateCB(Callback):
     "`val_fn(model, step)` every `eval_every` steps on rank 0; a lower `val_loss` than any before marks the model better."
@@ -365,7 +394,8 @@ def _online(host='api.wandb.ai', port=443, timeout=1.5) -> bool:
         with socket.create_connection((host, port), timeout=timeout): return True
     except OSError: return False
 
-def init_wandb(run: RunDir, config: dict, run_id: str | None, name: str | None = None, project='naruto_core'):
+def init_wandb(run: RunDir, config: dict, run_id: str | None, name: str | None = None, project='naruto_core',
+               job_type: str | None = None):   # 'train' (default), 'eval', 'demo'
     "Start or resume a W&B run stored in the run directory; returns the run or None when wandb is unusable."
     try: import wandb
     except ImportError: warnings.warn("wandb is not installed: logging to metrics.jsonl only"); return None
@@ -373,15 +403,17 @@ def init_wandb(run: RunDir, config: dict, run_id: str | None, name: str | None =
     if mode == 'disabled': return None
     try:
         return wandb.init(project=os.environ.get('WANDB_PROJECT', project), dir=str(run.path), config=config, id=run_id,
-                          name=name or run.path.name, resume='allow', mode=mode, reinit='finish_previous')
+                          name=name or run.path.name, resume='allow', mode=mode, reinit='finish_previous',
+                          job_type=job_type or 'train')
     except Exception as e:
         warnings.warn(f"wandb could not start ({str(e).splitlines()[0][:120]}): logging to metrics.jsonl only"); return None
 
 class WandbCB(Callback):
-    "Every record of `LogCB` (numbers and images) to a W&B run kept in the run directory; resumed with the run."
+    "Every record of `LogCB` (numbers, images, tables) to a W&B run kept in the run directory; resumed with the run."
     order = 35                                  # after CheckpointCB (the run's W&B id) and LogCB (the files it wrote)
-    def __init__(self, run: RunDir, config: Config | None = None, name: str | None = None):
+    def __init__(self, run: RunDir, config: Config | None = None, name: str | None = None, artifacts: bool = False):
         self.run, self.config, self.name, self.wandb_id, self.wb = run, config, name, None, None
+        self.artifacts, self.tables = artifacts, {}   # artifacts: checkpoints uploaded as model artifacts
 
     def state_dict(self) -> dict: return dict(wandb_id=self.wandb_id)
     def load_state_dict(self, st: dict): self.wandb_id = st.get('wandb_id')
@@ -396,9 +428,24 @@ class WandbCB(Callback):
         import wandb
         rec, files = t.logged
         self.wb.log({**rec, **{k: wandb.Image(str(f)) for k, f in files.items()}}, step=t.step)
+        self.tables.update({k: v for k, v in metrics.items() if isinstance(v, Table)})   # the last of each, for the end
+
+    def _artifact(self, path: Path, aliases: list, step: int):
+        import re, wandb
+        name = re.sub(r'[^\w.-]+', '-', self.name or self.run.path.name) + '-model'
+        art = wandb.Artifact(name, type='model', metadata=dict(step=step, folder=path.name))
+        art.add_dir(str(path))
+        self.wb.log_artifact(art, aliases=aliases)
+
+    def after_batch(self, t):                   # after CheckpointCB wrote the checkpoint of this step
+        if self.wb is not None and self.artifacts and t.due(t.cfg.ckpt_every) and self.run.ckpt.is_dir():
+            self._artifact(self.run.ckpt, ['latest', f'step-{t.step}'], t.step)
 
     def after_fit(self, t):
-        if self.wb is not None: self.wb.finish(); self.wb = None
+        if self.wb is None: return
+        if self.tables: self.wb.log({k: v.to_wandb() for k, v in self.tables.items()}, step=t.step)
+        if self.artifacts and (self.run.best/'model.safetensors').exists(): self._artifact(self.run.best, ['best'], t.step)
+        self.wb.finish(); self.wb = None
 
 # %% ../nbs/02b_training.ipynb #80837af6
 def default_callbacks(
@@ -409,11 +456,12 @@ def default_callbacks(
     snapshots: dict | None = None,   # {step: folder}: also keep the checkpoint of that step in run/folder
     use_wandb: bool = False, name: str | None = None, progress: bool | None = None,
     find_unused: bool = True,        # DDP: some parameters may get no gradient in a step
+    wandb_artifacts: bool = False,   # with use_wandb: upload every checkpoint as a W&B model artifact
 ) -> list:
     "The callbacks of a run directory: resume and checkpoints, DDP, records, validation, progress, W&B when asked."
     run = RunDir(out)
     cbs = [DistributedCB(section, find_unused), CheckpointCB(run, config, snapshots), LogCB(run),
            ProgressCB(name or run.path.name, progress)]
     if val_fn is not None: cbs.append(ValidateCB(val_fn))
-    if use_wandb: cbs.append(WandbCB(run, config, name))
+    if use_wandb: cbs.append(WandbCB(run, config, name, artifacts=wandb_artifacts))
     return cbs
