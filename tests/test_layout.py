@@ -49,7 +49,7 @@ def test_modules_import_downward_only():
 
 def test_inference_never_loads_training_code():
     "Loading a generator and sampling from it imports none of the training modules."
-    code = ("import sys; import naruto_core.cli, naruto_core.generators, naruto_core.sampling; "
+    code = ("import sys; import naruto_core.cli, naruto_core.generators, naruto_core.sampling, naruto_core.editing; "
             "print(sorted(m for m in sys.modules if m.startswith('naruto_core')))")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
     loaded = set(eval(r.stdout))
