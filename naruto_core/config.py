@@ -13,9 +13,9 @@ import torch
 import yaml
 
 # %% auto #0
-__all__ = ['PRESETS', 'NarutoError', 'ConfigError', 'DataConfig', 'TextConfig', 'VQConfig', 'GenConfig', 'TrainConfig', 'Config',
-           'config_from_dict', 'config_to_dict', 'parse_override', 'load_config', 'save_config', 'read_config',
-           'default_device', 'hf_offline', 'progress_bar']
+__all__ = ['PRESETS', 'GUIDANCE', 'NarutoError', 'ConfigError', 'DataConfig', 'TextConfig', 'VQConfig', 'GenConfig',
+           'TrainConfig', 'Config', 'config_from_dict', 'config_to_dict', 'parse_override', 'load_config',
+           'save_config', 'read_config', 'default_device', 'hf_offline', 'progress_bar']
 
 # %% ../nbs/00_config.ipynb #e483b22c
 class NarutoError(Exception):
@@ -294,3 +294,6 @@ def progress_bar(
     from tqdm.auto import tqdm
     off = True if int(os.environ.get('RANK', 0)) != 0 else (None if progress is None else not progress)
     return tqdm(iterable, total=total, desc=desc, disable=off, dynamic_ncols=True, leave=False, **kw)
+
+# %% ../nbs/00_config.ipynb #c9d1e2f4
+GUIDANCE = 1.0  # default classifier-free guidance scale w of every sampling entry point: l_c + w (l_c - l_u); 0 = off

@@ -15,9 +15,9 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from .cftn import cosine_schedule
-from .config import NarutoError
+from .config import GUIDANCE, NarutoError
 from .data import to_rgb
-from .generators import GUIDANCE, GeneratorBundle, null_like
+from .generators import GeneratorBundle, null_like
 from .probe import read_attributes
 from .sampling import decode_tokens, filter_logits, guided, gumbel_like, sample_probs
 from .shapes import CENTRES, COLOURS, HELDOUT, SIZE_FRAC, Scene, Shape, caption, pil_to_tensor, render, sample_scene, tensor_to_pil

@@ -19,8 +19,8 @@ from .tokenizer import load_tokenizer
 from .vqvae import VQVAE
 
 # %% auto #0
-__all__ = ['GUIDANCE', 'GENERATORS', 'Generator', 'check_generator', 'null_like', 'register_generator', 'generator_class',
-           'make_generator', 'preset_space', 'GeneratorBundle', 'load_generator']
+__all__ = ['GENERATORS', 'Generator', 'check_generator', 'null_like', 'register_generator', 'generator_class', 'make_generator',
+           'preset_space', 'GeneratorBundle', 'load_generator']
 
 # %% ../nbs/06a_generators.ipynb #9fcd77b2
 class Generator(nn.Module):
@@ -74,9 +74,6 @@ def null_like(text: Tensor, sp: TokenSpace) -> Tensor:
     out = torch.full_like(text, sp.pad_id)
     out[:, 0], out[:, 1], out[:, 2] = sp.bos_id, sp.null_id, sp.eos_id
     return out
-
-# %% ../nbs/06a_generators.ipynb #b2c94e6d
-GUIDANCE = 1.0  # default classifier-free guidance scale w of every sampling entry point: l_c + w (l_c - l_u); 0 = off
 
 # %% ../nbs/06a_generators.ipynb #60c925d8
 GENERATORS = dict(lstm='naruto_core.baselines:LSTMGenerator', gpt='naruto_core.baselines:GPT',
