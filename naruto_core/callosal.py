@@ -20,7 +20,7 @@ from .generators import Generator, check_generator
 from .runs import read_metrics
 
 # %% auto #0
-__all__ = ['gate_fn', 'attention_probs', 'CallosalLayer', 'place_bridges', 'BiHemisphericBrain', 'plot_gates',
+__all__ = ['gate_fn', 'attention_probs', 'CallosalBridge', 'place_bridges', 'BiHemisphericBrain', 'plot_gates',
            'plot_cross_attention']
 
 # %% ../nbs/09_callosal.ipynb #f8cde252
@@ -50,38 +50,33 @@ def attention_probs(
 # %% ../nbs/09_callosal.ipynb #b1f59789
 def _rms(x: Tensor) -> Tensor: return x.float().pow(2).mean().sqrt()
 
-class CallosalLayer(nn.Module):
-    "Gated cross-attention in both directions at one depth: image <- text and text <- image."
+class CallosalBridge(nn.Module):
+    "One gated cross-attention from one tower into the other: x <- x + gate(g) * CrossAttn(norm(x), norm(context))."
     def __init__(self, dim: int, heads: int, gate: str = 'tanh', dropout: float = 0.0):
         super().__init__()
         gate_fn(torch.zeros(()), gate)                          # validates `gate`
         self.gate, self.enabled = gate, True
-        self.norm_img, self.norm_txt = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.img_from_txt = Attention(dim, heads, dropout, cross=True)
-        self.txt_from_img = Attention(dim, heads, dropout, cross=True)
-        self.g_img, self.g_txt = nn.Parameter(torch.zeros(())), nn.Parameter(torch.zeros(()))  # closed (tanh) at init
+        self.norm_q, self.norm_kv = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads, dropout, cross=True)
+        self.g = nn.Parameter(torch.zeros(()))                  # closed (tanh) or half open (sigmoid) at init
         self.drop = nn.Dropout(dropout)
-        self.strength = None                                    # set in training: (img<-txt, txt<-img) update / stream RMS
+        self.strength = None                                    # set in training: |gated update| / |stream| (for the logs)
 
-    def forward(self, img: Tensor, txt: Tensor, txt_mask: Tensor | None = None) -> tuple:
-        "img (B, N, D), txt (B, T, D), txt_mask (B, T) True = real caption token -> (img, txt)."
-        if not self.enabled: return img, txt
-        i, t = self.norm_img(img), self.norm_txt(txt)                        # both read the pre-update states
-        keys = None if txt_mask is None else txt_mask[:, None, :]            # (B, 1, T)
-        ui = gate_fn(self.g_img, self.gate) * self.drop(self.img_from_txt(i, context=t, mask=keys))  # (B, N, D)
-        ut = gate_fn(self.g_txt, self.gate) * self.drop(self.txt_from_img(t, context=i))             # (B, T, D)
-        if self.training:                 # how much of the other tower gets in: |update| / |stream| (for the logs)
-            with torch.no_grad(): self.strength = torch.stack([_rms(ui) / _rms(img), _rms(ut) / _rms(txt)])
-        return img + ui, txt + ut
+    def forward(self, x: Tensor, context: Tensor, context_mask: Tensor | None = None) -> Tensor:
+        "x (B, Q, D) reads context (B, S, D); context_mask (B, S) True = a key that may be read -> x (B, Q, D)."
+        if not self.enabled: return x
+        keys = None if context_mask is None else context_mask[:, None, :]       # (B, 1, S)
+        u = gate_fn(self.g, self.gate) * self.drop(self.attn(self.norm_q(x), context=self.norm_kv(context), mask=keys))
+        if self.training:
+            with torch.no_grad(): self.strength = _rms(u) / _rms(x)
+        return x + u
 
-    def gate_values(self) -> tuple:
-        "(img_from_text, text_from_image) gate values as floats."
-        return tuple(gate_fn(g.detach(), self.gate).item() for g in (self.g_img, self.g_txt))
+    def gate_value(self) -> float: return gate_fn(self.g.detach(), self.gate).item()
 
     @torch.no_grad()
-    def attention(self, img: Tensor, txt: Tensor, txt_mask: Tensor | None = None) -> Tensor:
-        "(B, N, T) image <- text attention probabilities, averaged over heads."
-        return attention_probs(self.img_from_txt, self.norm_img(img), self.norm_txt(txt), txt_mask).mean(1)
+    def attention(self, x: Tensor, context: Tensor, context_mask: Tensor | None = None) -> Tensor:
+        "(B, Q, S) attention probabilities of the queries over the context, averaged over heads."
+        return attention_probs(self.attn, self.norm_q(x), self.norm_kv(context), context_mask).mean(1)
 
 # %% ../nbs/09_callosal.ipynb #f1abcff9
 def place_bridges(
@@ -104,66 +99,104 @@ class BiHemisphericBrain(Generator):
     def __init__(self, cfg: GenConfig, space: TokenSpace):
         super().__init__(cfg, space)
         D, K, V, L = cfg.dim, space.codebook_size, space.text_vocab, cfg.layers
+        Lt = cfg.text_layers or L
         self.text_emb, self.text_pos = nn.Embedding(V, D), nn.Parameter(torch.zeros(space.text_len, D))
         self.img_emb, self.img_pos = nn.Embedding(K + 1, D), GridPositions(space.grid, D)
-        self.text_blocks = nn.ModuleList([Block(D, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(L)])
+        self.text_blocks = nn.ModuleList([Block(D, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(Lt)])
         self.img_blocks = nn.ModuleList([Block(D, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(L)])
-        self.bridge_layers = place_bridges(L, cfg.bridges, cfg.bridge_ratio)
-        self.callosal = nn.ModuleDict({str(l): CallosalLayer(D, cfg.heads, cfg.gate, cfg.dropout) for l in self.bridge_layers})
+        bridge = lambda: CallosalBridge(D, cfg.heads, cfg.gate, cfg.dropout)
+        self.img_bridges = nn.ModuleDict({str(l): bridge() for l in place_bridges(L, cfg.bridges, cfg.bridge_ratio)})   # image <- text
+        self.txt_bridges = nn.ModuleDict({str(l): bridge() for l in place_bridges(Lt, cfg.bridges, cfg.bridge_ratio)})  # text <- image
         self.text_norm, self.img_norm = nn.LayerNorm(D), nn.LayerNorm(D)
         self.img_head, self.text_head = nn.Linear(D, K), nn.Linear(D, V)
         self.apply(init_weights); nn.init.normal_(self.text_pos, std=0.02)
         self.text_head.weight = self.text_emb.weight                       # tied
 
-    def _towers(self, text: Tensor, image: Tensor, probs: list | None = None) -> tuple:
-        "Run both towers and the bridges -> final states (img (B, N, D), txt (B, T, D)); `probs` collects img<-txt attention."
-        T = text.shape[1]
+    @property
+    def bridge_layers(self) -> list: return [int(l) for l in self.img_bridges]
+
+    def _read(self, states: list, l: int, n: int) -> Tensor:
+        "What a bridge after block l of an n-block tower reads of the other tower's per-block `states`."
+        if self.cfg.fusion == 'final': return states[-1]
+        return states[min(len(states) - 1, round((l + 1) * len(states) / n) - 1)]   # the same relative depth
+
+    def _text_tower(self, text: Tensor, image_states: list | None = None) -> tuple:
+        "Text states after every block (a list), reading `image_states` across the text <- image bridges when given; key mask."
         real = text != self.space.pad_id                                   # (B, T) real caption tokens
         real = real | ~real.any(1, keepdim=True)                           # an all-padding row: attend to all, not to nothing (NaN)
-        t = self.text_emb(text) + self.text_pos[:T]                        # (B, T, D)
-        x = self.img_emb(image) + self.img_pos()                           # (B, N, D)
-        for l in range(self.cfg.layers):
-            t = self.text_blocks[l](t, mask=real[:, None, :])
-            x = self.img_blocks[l](x)
-            if str(l) in self.callosal:
-                bridge = self.callosal[str(l)]
-                if probs is not None: probs.append(bridge.attention(x, t, real))
-                x, t = bridge(x, t, real)
-        return x, t
+        t, out, n = self.text_emb(text) + self.text_pos[:text.shape[1]], [], len(self.text_blocks)
+        for l, blk in enumerate(self.text_blocks):
+            t = blk(t, mask=real[:, None, :])
+            if image_states is not None and str(l) in self.txt_bridges: t = self.txt_bridges[str(l)](t, self._read(image_states, l, n))
+            out.append(t)
+        return out, real
+
+    def _image_tower(self, image: Tensor, cond: tuple | None = None, probs: list | None = None) -> list:
+        "Image states after every block, reading the text `cond` = (states, key mask) across the image <- text bridges when given."
+        x, out, n = self.img_emb(image) + self.img_pos(), [], len(self.img_blocks)
+        for l, blk in enumerate(self.img_blocks):
+            x = blk(x)
+            if cond is not None and str(l) in self.img_bridges:
+                ctx = self._read(cond[0], l, n)
+                if probs is not None: probs.append(self.img_bridges[str(l)].attention(x, ctx, cond[1]))
+                x = self.img_bridges[str(l)](x, ctx, cond[1])
+            out.append(x)
+        return out
+
+    def condition(self, text: Tensor) -> tuple:
+        "The text tower on captions alone, once per prompt: (per-block states, key mask), what the image tower reads."
+        return self._text_tower(text)
+
+    def image_logits(self, cond: tuple, image: Tensor) -> Tensor:
+        "(B, N, K) image logits: the image tower reading `cond = condition(text)`."
+        return self.img_head(self.img_norm(self._image_tower(image, cond)[-1]))
 
     def forward(self, text: Tensor, image: Tensor, return_text: bool = True) -> tuple:
         "text (B, T), image (B, N) with K = masked -> (image logits (B, N, K), text logits (B, T, V) or None)."
-        x, t = self._towers(text, image)
+        cap = (text == self.space.text_mask_id).any(1)                     # (B,) rows that ask for text: captioning
+        parts = []
+        for rows, captioning in (((~cap).nonzero()[:, 0], False), (cap.nonzero()[:, 0], True)):
+            if not len(rows): continue
+            if captioning:                                                 # the image alone; the text reads it
+                xs = self._image_tower(image[rows]); x, t = xs[-1], self._text_tower(text[rows], xs)[0][-1]
+            else:                                                          # the text alone; the image reads it
+                cond = self.condition(text[rows]); x, t = self._image_tower(image[rows], cond)[-1], cond[0][-1]
+            parts.append((rows, x, t))
+        if len(parts) == 1: x, t = parts[0][1:]
+        else:                                                              # a mixed batch: each row back in its place
+            (r0, x0, t0), (r1, x1, t1) = parts
+            x = x0.new_empty(image.shape + x0.shape[-1:]).index_copy(0, r0, x0).index_copy(0, r1, x1)
+            t = t0.new_empty(text.shape + t0.shape[-1:]).index_copy(0, r0, t0).index_copy(0, r1, t1)
         return self.img_head(self.img_norm(x)), (self.text_head(self.text_norm(t)) if return_text else None)
+
+    def _bridges(self) -> list:
+        return [(f'l{l}/img<-txt', b) for l, b in self.img_bridges.items()] + [(f'l{l}/txt<-img', b) for l, b in self.txt_bridges.items()]
 
     def gates(self) -> dict:
         """Gate values of every bridge as plain floats: {'gate/l{l}/img<-txt': ..., 'gate/l{l}/txt<-img': ...}, and after a
         training step the bridge strengths, |gated update| / |stream|: {'bridge/l{l}/img<-txt': ..., ...}."""
-        out = {}
-        for l in self.bridge_layers:
-            b = self.callosal[str(l)]
-            out[f'gate/l{l}/img<-txt'], out[f'gate/l{l}/txt<-img'] = b.gate_values()
-            if b.strength is not None: out[f'bridge/l{l}/img<-txt'], out[f'bridge/l{l}/txt<-img'] = b.strength.tolist()
+        out = {f'gate/{k}': b.gate_value() for k, b in self._bridges()}
+        out.update({f'bridge/{k}': b.strength.item() for k, b in self._bridges() if b.strength is not None})
         return out
 
     def set_bridges(self, enabled: bool):
-        "Switch every callosal layer on or off (off: the towers run independently)."
-        for b in self.callosal.values(): b.enabled = bool(enabled)
+        "Switch every bridge on or off (off: the towers run independently)."
+        for _, b in self._bridges(): b.enabled = bool(enabled)
 
     @contextmanager
     def bridges_off(self):
         "Context manager: bridges off inside, previous states restored after."
-        before = [b.enabled for b in self.callosal.values()]
+        before = [b.enabled for _, b in self._bridges()]
         self.set_bridges(False)
         try: yield self
         finally:
-            for b, e in zip(self.callosal.values(), before): b.enabled = e
+            for (_, b), e in zip(self._bridges(), before): b.enabled = e
 
     @torch.no_grad()
     def cross_attention(self, text: Tensor, image: Tensor) -> Tensor:
-        "(B, n_bridges, N, T): image <- text attention probabilities of each bridge, averaged over heads."
+        "(B, n_bridges, N, T): image <- text attention probabilities of each image bridge, averaged over heads."
         probs = []
-        self._towers(text, image, probs)
+        self._image_tower(image, self.condition(text), probs)
         return torch.stack(probs, 1)
 
 # %% ../nbs/09_callosal.ipynb #31da067f

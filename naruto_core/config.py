@@ -101,6 +101,8 @@ class GenConfig:
     bridges: str = 'middle'    # cftn2: callosal layers on the middle third (bridge_ratio) | all layers
     # (both defaults chosen by measurement: see 09_callosal, 'Which gate, and where')
     bridge_ratio: float = 0.33 # cftn2: share of layers with bridges when bridges='middle'
+    fusion: str = 'final'      # cftn2: a bridge reads the other tower's final states (deep fusion) | its states at that depth
+    text_layers: int = 0       # cftn2: blocks of the text tower (0 = layers)
     cond_drop: float = 0.1     # caption dropout to [NULL] (trains the unconditional branch for guidance)
     stage: str = '2A'          # curriculum: 2A bidirectional | 2B generation only
     switch_step: int = 0       # with stage 2A: switch to 2B at this step (0 = never)
@@ -112,6 +114,8 @@ class GenConfig:
         _check(self.dim % self.heads == 0, f"GenConfig.dim ({self.dim}) must be divisible by GenConfig.heads ({self.heads})")
         _choice(self, 'gate', ('tanh', 'sigmoid'))
         _choice(self, 'bridges', ('all', 'middle'))
+        _choice(self, 'fusion', ('final', 'depth'))
+        _check(self.text_layers >= 0, f"GenConfig.text_layers must be >= 0 (0 = layers), got {self.text_layers}")
         _choice(self, 'stage', ('2A', '2B'))
         _check(self.switch_step >= 0, f"GenConfig.switch_step must be >= 0, got {self.switch_step}")
         for n in ('dropout', 'cond_drop', 'caption_frac', 'oneshot_frac', 'bridge_ratio'):

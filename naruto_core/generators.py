@@ -13,14 +13,14 @@ import torch
 from torch import Tensor, nn
 
 from .blocks import TokenSpace
-from .config import Config, GenConfig, NarutoError, default_device, read_config
+from .config import Config, GenConfig, GUIDANCE, NarutoError, default_device, hf_offline, read_config
 from .runs import CheckpointError, RunDir, fingerprint, load_weights
 from .tokenizer import load_tokenizer
 from .vqvae import VQVAE
 
 # %% auto #0
-__all__ = ['GENERATORS', 'Generator', 'check_generator', 'null_like', 'register_generator', 'generator_class', 'make_generator',
-           'preset_space', 'GeneratorBundle', 'load_generator']
+__all__ = ['GENERATORS', 'HUB_PREFIX', 'Generator', 'check_generator', 'null_like', 'register_generator', 'generator_class',
+           'make_generator', 'preset_space', 'resolve_run', 'GeneratorBundle', 'load_generator']
 
 # %% ../nbs/06a_generators.ipynb #9fcd77b2
 class Generator(nn.Module):
@@ -48,6 +48,14 @@ class Generator(nn.Module):
     def gates(self) -> dict:
         "Scalars to log every training step (gate values, bridge strengths); none for a generator without bridges."
         return {}
+
+    def condition(self, text: Tensor):
+        "What masked decoding reads of captions `text` (B, T), computed once per prompt and reused at every step (default: the tokens)."
+        return text
+
+    def image_logits(self, cond, image: Tensor) -> Tensor:
+        "(B, N, K) image logits for `cond = condition(text)` and image tokens (B, N) (default: forward's image logits)."
+        return self(cond, image, return_text=False)[0]
 
 # %% ../nbs/06a_generators.ipynb #a2ec20f6
 def check_generator(model: Generator, batch: int = 2) -> tuple:
@@ -99,6 +107,34 @@ def preset_space(cfg: Config) -> TokenSpace:
     "The token space a config implies before any data is seen (a text vocabulary of `text.vocab_size`): for sizing models."
     return TokenSpace(text_vocab=cfg.text.vocab_size, text_len=cfg.text.max_len, codebook_size=cfg.vq.codebook_size, grid=cfg.grid)
 
+# %% ../nbs/06a_generators.ipynb #d8f2b0e3
+HUB_PREFIX = 'hf://'
+
+def _hub_error(spec: str, rev: str, e: Exception) -> NarutoError:
+    "One line for what `snapshot_download` raised (told apart by class name: they moved between huggingface_hub versions)."
+    names, first = {c.__name__ for c in type(e).__mro__}, (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    if 'RevisionNotFoundError' in names: return NarutoError(f"{spec}: the Hub repository has no revision '{rev}'")
+    if 'RepositoryNotFoundError' in names:
+        return NarutoError(f"{spec}: no such model repository on the Hub (or it is private: `hf auth login` or set HF_TOKEN)")
+    if 'LocalEntryNotFoundError' in names or 'OfflineModeIsEnabled' in names:
+        why = 'the Hub is offline (HF_HUB_OFFLINE=1)' if hf_offline() else 'the Hub cannot be reached'
+        return NarutoError(f"{spec} is not in the local Hugging Face cache and {why}: fetch it once with the Hub reachable")
+    return NarutoError(f"{spec}: cannot fetch it from the Hub: {type(e).__name__}: {first}")
+
+def resolve_run(
+    run,             # a run directory, or 'hf://USER/NAME[@REVISION]': a run pushed to the Hugging Face Hub
+    **download_kw,   # passed to huggingface_hub.snapshot_download (cache_dir, local_files_only, token, ...)
+) -> Path:
+    "The local folder of `run`: the directory itself, or the Hub snapshot of hf://USER/NAME (downloaded once, then cached)."
+    spec = str(run)
+    if not spec.startswith(HUB_PREFIX): return Path(run)
+    repo, _, rev = spec[len(HUB_PREFIX):].strip('/').partition('@')
+    if repo.count('/') != 1 or not all(repo.split('/')): raise NarutoError(f"'{spec}': a Hub run is named hf://USER/NAME[@REVISION]")
+    try: from huggingface_hub import snapshot_download
+    except ImportError: raise NarutoError(f"{spec}: a run on the Hub needs huggingface_hub (pip install huggingface_hub)")
+    try: return Path(snapshot_download(repo, revision=rev or None, **download_kw))
+    except Exception as e: raise _hub_error(spec, rev, e) from e
+
 # %% ../nbs/06a_generators.ipynb #31386b23
 @dataclass
 class GeneratorBundle:
@@ -117,14 +153,14 @@ class GeneratorBundle:
     def device(self): return next(self.model.parameters()).device
 
 def load_generator(
-    run,                         # a generator run directory
+    run,                         # a generator run directory, or hf://USER/NAME[@REVISION] (a run pushed to the Hub)
     device=None,                 # default: the best available (CUDA, MPS, CPU)
     which: str = 'checkpoint',   # 'checkpoint' (latest) | 'best' | 'captioner' (CFTN v2's stage-2A weights when kept)
 ) -> GeneratorBundle:
     "Load a generator run directory in eval mode, with its VQ-VAE and tokenizer, checking that they belong together."
-    run = RunDir(run)
+    spec, run = str(run), RunDir(resolve_run(run))
     meta_f = run.path/'generator.json'
-    if not meta_f.exists(): raise NarutoError(f"{run.path} is not a generator run directory (no generator.json)")
+    if not meta_f.exists(): raise NarutoError(f"{spec} is not a generator run directory (no generator.json)")
     meta = json.loads(meta_f.read_text()); cfg = read_config(run.config)
     vq_dir, tok_dir = run.path/'vqvae', run.path/'tokenizer'
     if not (vq_dir/'model.safetensors').exists(): raise CheckpointError(f"generator run {run.path} lacks its VQ-VAE ({vq_dir/'model.safetensors'})")

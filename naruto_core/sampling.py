@@ -18,8 +18,8 @@ from .generators import Generator, GeneratorBundle, null_like
 from .tokenizer import decode_text, encode_text
 
 # %% auto #0
-__all__ = ['guided', 'filter_logits', 'gumbel_like', 'sample_probs', 'remask', 'sample_masked', 'sample_ar', 'sample_caption',
-           'generate_tokens', 'decode_tokens', 'generate', 'caption_images']
+__all__ = ['guided', 'filter_logits', 'gumbel_like', 'sample_probs', 'remask', 'guidance_weight', 'sample_masked', 'sample_ar',
+           'sample_caption', 'generate_tokens', 'decode_tokens', 'generate', 'caption_images']
 
 # %% ../nbs/11_sampling.ipynb #5a619c14
 def guided(fn, text: Tensor, null: Tensor | None, guidance: float, *args) -> Tensor:
@@ -51,40 +51,56 @@ def sample_probs(p: Tensor, generator: torch.Generator | None = None) -> Tensor:
     return torch.searchsorted(c, u, right=True)[..., 0].clamp_max_(c.shape[-1] - 1)   # first index with c > u
 
 # %% ../nbs/11_sampling.ipynb #3111fbc9
-def remask(pred: Tensor, conf: Tensor, unknown: Tensor, n_masked: int, mask_id: int) -> Tensor:
-    "`pred` (B, n) with its `n_masked` least confident newly predicted positions (`unknown`) set back to `mask_id`."
+def remask(pred: Tensor, conf: Tensor, unknown: Tensor, n_masked, mask_id: int) -> Tensor:
+    "`pred` (B, n) with its `n_masked` (an int, or one per row) least confident newly predicted positions (`unknown`) set back to `mask_id`."
+    n = torch.as_tensor(n_masked, device=pred.device).expand(pred.shape[0])        # (B,)
     conf = conf.masked_fill(~unknown, float('inf'))                     # kept tokens stay kept
-    cut = conf.sort(dim=1).values[:, n_masked - 1:n_masked]             # (B, 1) n-th lowest confidence
-    return torch.where(conf <= cut, torch.full_like(pred, mask_id), pred)
+    cut = conf.sort(dim=1).values.gather(1, (n - 1).clamp(min=0)[:, None])   # (B, 1) n-th lowest confidence
+    return torch.where((conf <= cut) & (n[:, None] > 0), torch.full_like(pred, mask_id), pred)
 
 # %% ../nbs/11_sampling.ipynb #92a18703
+def guidance_weight(guidance: float, decided: float, schedule: str = 'constant') -> float:
+    "The guidance weight at a step where a share `decided` of the tokens is already fixed: constant, or ramping linearly with it."
+    if schedule == 'constant': return guidance
+    if schedule == 'linear': return guidance * decided
+    raise NarutoError(f"guidance_schedule must be 'constant' or 'linear', got {schedule!r}")
+
 @torch.no_grad()
 def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: float = 0.0, temperature: float = 1.0,
                   top_k: int = 0, choice_temperature: float = 4.5, generator: torch.Generator | None = None,
-                  greedy: bool | None = None, history: list | None = None) -> Tensor:
-    "Image tokens (B, N) for captions `text` (B, T) by MaskGIT decoding in `steps` passes (1 = one-shot)."
+                  greedy: bool | None = None, history: list | None = None, init: Tensor | None = None,
+                  guidance_schedule: str = 'constant') -> Tensor:
+    "Image tokens (B, N) for captions `text` (B, T) by MaskGIT decoding in `steps` passes (1 = one-shot); `init`: codes kept, K = decode."
     sp = model.space; B, N, K = text.shape[0], sp.num_image_tokens, sp.codebook_size
     greedy = steps == 1 if greedy is None else greedy
-    null = null_like(text, sp) if guidance else None
-    tokens = torch.full((B, N), K, dtype=torch.long, device=text.device)
-    fn = lambda t, img: model(t, img, return_text=False)[0]                    # image logits only
+    guidance_weight(0.0, 0.0, guidance_schedule)                                # validates the schedule
+    cond = model.condition(torch.cat([text, null_like(text, sp)]) if guidance else text)   # the caption, read once
+    tokens = torch.full((B, N), K, dtype=torch.long, device=text.device) if init is None else init.clone()
+    todo = (tokens == K).sum(1)                                                 # (B,) positions to decode
     for s in range(steps):
         unknown = tokens == K                                                   # (B, N)
+        if not unknown.any(): break
         temp = temperature * (1 - s / steps)                                   # annealed: 1st step at `temperature`
-        logits = guided(fn, text, null, guidance, tokens).float()                # (B, N, K)
+        logits = model.image_logits(cond, torch.cat([tokens, tokens]) if guidance else tokens)
+        if guidance:
+            w = guidance_weight(guidance, 1 - unknown.sum().item() / max(1, todo.sum().item()), guidance_schedule)
+            logits = logits[:B] + w * (logits[:B] - logits[B:])
+        logits = logits[unknown].float()                                        # (M, K): the still-masked positions only
         if top_k: logits = filter_logits(logits, 1.0, top_k)
-        mx, best = logits.max(-1, keepdim=True)                                 # (B, N, 1)
-        if greedy or temp <= 0: sampled = best[..., 0]
-        else: sampled = sample_probs(logits.sub(mx).div_(temp).exp_(), generator)   # softmax(logits / temp), unnormalised
+        mx, best = logits.max(-1, keepdim=True)                                 # (M, 1)
+        if greedy or temp <= 0: new = best[:, 0]
+        else: new = sample_probs(logits.sub(mx).div_(temp).exp_(), generator)   # softmax(logits / temp), unnormalised
         # log-probability (at temperature 1) of the token taken: the confidence that decides what stays
-        logp = (logits.gather(-1, sampled[..., None]) - logits.logsumexp(-1, keepdim=True))[..., 0]
-        sampled = torch.where(unknown, sampled, tokens)
-        n_masked = math.floor(N * cosine_schedule((s + 1) / steps))             # still masked after this step
-        if n_masked == 0: tokens = sampled
+        new_logp = logits.gather(-1, new[:, None])[:, 0] - logits.logsumexp(-1)
+        sampled = tokens.masked_scatter(unknown, new)
+        n_masked = (todo * cosine_schedule((s + 1) / steps)).floor().long()     # (B,) still masked after this step
+        if not n_masked.any(): tokens = sampled
         else:
+            logp = torch.zeros(B, N, device=text.device).masked_scatter(unknown, new_logp)
             conf = logp + choice_temperature * (1 - (s + 1) / steps) * gumbel_like(logp, generator)
             tokens = remask(sampled, conf, unknown, n_masked, K)
-        if history is not None: history.append(dict(tokens=tokens.clone(), confidence=logp.exp()))
+        if history is not None:
+            history.append(dict(tokens=tokens.clone(), confidence=torch.zeros(B, N, device=text.device).masked_scatter(unknown, new_logp.exp())))
     return tokens
 
 # %% ../nbs/11_sampling.ipynb #ba4ccc54
@@ -135,7 +151,7 @@ def sample_caption(model: nn.Module, codes: Tensor, steps: int = 0) -> Tensor:
 @torch.no_grad()
 def generate_tokens(bundle: GeneratorBundle, prompts: list, mode: str | None = None, steps: int = 12,
                     guidance: float = 0.0, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
-                    batch_size: int = 64) -> Tensor:
+                    batch_size: int = 64, guidance_schedule: str = 'constant') -> Tensor:
     "Image tokens (len(prompts), N) for `prompts`."
     m = bundle.model; mode = mode or m.default_mode
     if mode not in ('oneshot', 'iterative', 'ar'): raise NarutoError(f"unknown mode '{mode}' (oneshot, iterative, ar)")
@@ -154,7 +170,8 @@ def generate_tokens(bundle: GeneratorBundle, prompts: list, mode: str | None = N
         else:
             toks = sample_masked(bundle.model, text, steps=1 if mode == 'oneshot' else steps, guidance=guidance,
                                  temperature=max(temperature, 1e-6), top_k=top_k, generator=g,
-                                 greedy=True if mode == 'oneshot' or temperature == 0 else False)
+                                 greedy=True if mode == 'oneshot' or temperature == 0 else False,
+                                 guidance_schedule=guidance_schedule)
         out.append(toks)
     return torch.cat(out)
 
