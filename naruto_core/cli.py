@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse, json, os, sys, time, warnings
 from pathlib import Path
 
-from .config import NarutoError, read_config
+from .config import GUIDANCE, NarutoError, read_config
 from .runs import RunDir, run_config
 
 # %% auto #0
@@ -121,6 +121,27 @@ def _check_prompt(prompt: str) -> str:
     if bad: warnings.warn(f"the prompt has {len(bad)} control character(s); they are ignored")
     return ''.join(c for c in prompt if ord(c) >= 32 or c in '\t\n')
 
+_EDITS = ('mask', 'box', 'extend', 'strength')
+
+def _edit_kind(args) -> str | None:
+    "Which edit of `--init` the flags ask for (None: a new picture); one line when they do not go together."
+    given = [k for k in _EDITS if getattr(args, k) is not None]
+    if args.init is None:
+        if given: raise NarutoError(f"--{given[0]} edits a picture: give the picture with --init IMAGE")
+        return None
+    if len(given) != 1:
+        raise NarutoError("--init needs exactly one of --mask MASK.png, --box x0,y0,x1,y1, --extend left|right|up|down, "
+                          "--strength S" + (f" (got {' and '.join('--' + k for k in given)})" if given else ''))
+    return given[0]
+
+def _edit(b, args, kind: str, prompt: str, **kw):
+    "The images of `naruto generate --init` (editing, 11b_edit)."
+    from naruto_core import editing
+    kw['mode'] = args.mode or 'iterative'
+    if kind == 'extend': return editing.extend(b, args.init, args.extend, prompt, **kw)
+    if kind == 'strength': return editing.vary(b, args.init, prompt, strength=args.strength, **kw)
+    return editing.edit(b, args.init, Path(args.mask) if kind == 'mask' else editing.parse_box(args.box), prompt, **kw)
+
 def cmd_generate(args):
     from naruto_core.shapes import image_grid
     from naruto_core.generators import load_generator
@@ -128,15 +149,18 @@ def cmd_generate(args):
     if args.num_samples < 1 or args.num_samples > 256: raise NarutoError(f"--num_samples must be in 1..256, got {args.num_samples}")
     out = Path(args.out)
     if out.suffix.lower() != '.png': raise NarutoError(f"--out must name a .png file, got '{args.out}'")
+    kind = _edit_kind(args)
     b = load_generator(args.ckpt)
     t0 = time.time()
-    imgs = generate(b, _check_prompt(args.prompt), num_samples=args.num_samples, mode=args.mode, steps=args.steps,
-                    guidance=args.guidance, temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+    kw = dict(num_samples=args.num_samples, steps=args.steps, guidance=args.guidance, temperature=args.temperature,
+              top_k=args.top_k, seed=args.seed)
+    if kind: imgs = _edit(b, args, kind, _check_prompt(args.prompt), **kw)
+    else: imgs = generate(b, _check_prompt(args.prompt), mode=args.mode, **kw)
     dt = time.time() - t0
     out.parent.mkdir(parents=True, exist_ok=True)
     image_grid(imgs, nrow=min(args.num_samples, 8)).save(out)
-    print(json.dumps(dict(out=str(out), num_samples=args.num_samples, mode=args.mode or b.model.default_mode,
-                          seconds=round(dt, 3))))
+    print(json.dumps(dict(out=str(out), num_samples=args.num_samples, mode=args.mode or ('iterative' if kind else b.model.default_mode),
+                          **(dict(edit=kind, init=str(args.init)) if kind else {}), seconds=round(dt, 3))))
 
 def cmd_caption(args):
     from PIL import Image, UnidentifiedImageError
@@ -182,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add('demo', 'the whole pipeline on the embedded shapes set: VQ-VAE, codes, CFTN v2 through 2A and 2B, samples and a report')
     _common(s, 'runs/demo', steps=False)
-    _flag(s, 'guidance', type=float, default=1.0, help='guidance scale of the guided iterative samples')
+    _flag(s, 'guidance', type=float, default=GUIDANCE, help='guidance scale of the guided iterative samples (default: %(default)s)')
 
     s = add('train-vqvae', 'stage 1: train (or resume) the VQ-VAE tokenizer')
     _common(s, 'runs/vqvae')
@@ -202,9 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(s, 'prompt', required=True)
     _flag(s, 'mode', choices=['oneshot', 'iterative', 'ar'], default=None, help='decoding (default: iterative, or ar for lstm/gpt)')
     _flag(s, 'steps', type=int, default=12); _flag(s, 'num_samples', type=int, default=4)
-    _flag(s, 'guidance', type=float, default=1.0, help='classifier-free guidance weight w: l_c + w (l_c - l_u); 0 = off'); _flag(s, 'temperature', type=float, default=1.0)
+    _flag(s, 'guidance', type=float, default=GUIDANCE, help='classifier-free guidance weight w: l_c + w (l_c - l_u); 0 = off (default: %(default)s)'); _flag(s, 'temperature', type=float, default=1.0)
     _flag(s, 'top_k', type=int, default=0); _flag(s, 'seed', type=int, default=0)
     _flag(s, 'out', default='samples.png', help='PNG file for the image grid')
+    _flag(s, 'init', default=None, metavar='IMAGE', help='edit this picture instead of drawing a new one (masked models: cftn, cftn2); '
+          'with one of --mask, --box, --extend, --strength')
+    _flag(s, 'mask', default=None, metavar='MASK.png', help='with --init: redraw the region that is white in this mask (the size of the image)')
+    _flag(s, 'box', default=None, metavar='x0,y0,x1,y1', help='with --init: redraw this box (pixels of the image; right and bottom edges excluded)')
+    _flag(s, 'extend', default=None, choices=['left', 'right', 'up', 'down'], help='with --init: shift the picture and draw a new strip on this side')
+    _flag(s, 'strength', type=float, default=None, help='with --init: variations, redrawing this share (0..1] of the codes')
 
     s = add('caption', 'caption an image with a stage-2A CFTN v2')
     _flag(s, 'ckpt', required=True, help='CFTN v2 run directory (its stage2A/ weights are used when present)'); _flag(s, 'image', required=True)
@@ -213,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = add('eval', 'measure a run (JSON): prompt accuracy for a shapes generator, in-domain judge figures for any other, PSNR and codebook figures for a VQ-VAE')
     _flag(s, 'ckpt', required=True); _flag(s, 'prompts', default=None, help='file of captions, one per line')
     _flag(s, 'mode', choices=['oneshot', 'iterative', 'ar'], default=None); _flag(s, 'steps', type=int, default=12)
-    _flag(s, 'guidance', type=float, default=1.0, help='classifier-free guidance weight w: l_c + w (l_c - l_u); 0 = off'); _flag(s, 'temperature', type=float, default=1.0)
+    _flag(s, 'guidance', type=float, default=GUIDANCE, help='classifier-free guidance weight w: l_c + w (l_c - l_u); 0 = off (default: %(default)s)'); _flag(s, 'temperature', type=float, default=1.0)
     _flag(s, 'num_prompts', type=int, default=200); _flag(s, 'seed', type=int, default=0)
     _flag(s, 'data', default=None, help='VQ-VAE: data spec to evaluate on (default: the run\'s validation split)')
     _flag(s, 'judge_steps', type=int, default=1500, help='real-picture runs: training steps of the in-domain judge (cached per data set)')

@@ -5,15 +5,18 @@
 # %% ../nbs/13_widgets.ipynb #c3828eb1
 from __future__ import annotations
 
-import io
+import html, io
 from pathlib import Path
 
 import ipywidgets as W
 
-from .config import NarutoError
+from PIL import Image, UnidentifiedImageError
+
+from .config import GUIDANCE, NarutoError
 from .shapes import image_grid
 from .generators import load_generator
 from .sampling import generate
+from .editing import edit, parse_box
 
 # %% auto #0
 __all__ = ['find_runs', 'PromptPanel']
@@ -27,25 +30,37 @@ def find_runs(root='runs') -> list:
 def _png(img) -> bytes:
     b = io.BytesIO(); img.save(b, 'PNG'); return b.getvalue()
 
+def _uploaded(value) -> tuple:
+    "(name, bytes) of the file in a FileUpload's value (ipywidgets 8: a tuple of dicts), or None."
+    if not value: return None
+    f = value[0] if isinstance(value, (tuple, list)) else next(iter(value.values()))   # ipywidgets 7 kept a dict
+    return f.get('name', 'upload'), bytes(f['content'])
+
 class PromptPanel:
-    "An ipywidgets panel that renders prompts with a generator run."
+    "An ipywidgets panel that renders prompts with a generator run, or edits an uploaded picture inside a box."
     def __init__(self, runs=None, root='runs', prompt='a large red circle in the center on a white background', zoom: int = 4):
         runs = list(runs) if runs is not None else find_runs(root)
-        self.zoom, self._bundles, self.images = zoom, {}, None
+        self.zoom, self._bundles, self.images, self.picture = zoom, {}, None, None
         self.prompt = W.Textarea(value=prompt, description='prompt', layout=W.Layout(width='95%', height='3em'))
         self.run = W.Dropdown(options=runs, value=runs[0] if runs else None, description='run')
         self.mode = W.Dropdown(options=['auto', 'oneshot', 'iterative', 'ar'], value='auto', description='mode')
         self.steps = W.IntSlider(value=12, min=1, max=32, description='steps')
-        self.guidance = W.FloatSlider(value=3.0, min=0.0, max=10.0, step=0.5, description='guidance')
+        self.guidance = W.FloatSlider(value=GUIDANCE, min=0.0, max=10.0, step=0.5, description='guidance')
         self.temperature = W.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description='temperature')
         self.seed = W.IntText(value=0, description='seed')
         self.num_samples = W.IntSlider(value=4, min=1, max=16, description='samples')
+        self.upload = W.FileUpload(accept='image/*', multiple=False, description='picture')
+        self.box = W.Text(value='', placeholder='x0,y0,x1,y1', description='box')
+        self.drop = W.Button(description='drop picture')
         self.button = W.Button(description='Generate', button_style='primary')
-        self.image, self.status, self.gates = W.Image(format='png'), W.HTML(), W.HTML()
+        self.image, self.status, self.gates, self.preview = W.Image(format='png'), W.HTML(), W.HTML(), W.Image(format='png')
         self.button.on_click(lambda _: self.generate())
+        self.drop.on_click(lambda _: self.set_picture(None))
+        self.upload.observe(lambda _: self._on_upload(), names='value')
         self.run.observe(lambda _: self.show_gates(), names='value')
-        controls = W.VBox([self.run, self.mode, self.steps, self.guidance, self.temperature, self.seed, self.num_samples, self.button])
-        self.widget = W.VBox([self.prompt, W.HBox([controls, W.VBox([self.image, self.status])]), self.gates])
+        controls = W.VBox([self.run, self.mode, self.steps, self.guidance, self.temperature, self.seed, self.num_samples,
+                           self.upload, self.box, self.drop, self.button])
+        self.widget = W.VBox([self.prompt, W.HBox([controls, W.VBox([self.image, self.status]), self.preview]), self.gates])
         self.show_gates()
 
     def bundle(self):
@@ -53,18 +68,48 @@ class PromptPanel:
         if self.run.value not in self._bundles: self._bundles[self.run.value] = load_generator(self.run.value)
         return self._bundles[self.run.value]
 
+    def set_picture(self, image):
+        "Edit `image` (a PIL image, or None to draw new pictures again) inside the box from now on; the upload calls it."
+        self.picture = None if image is None else image.convert('RGB')
+        if image is None: self.preview.value, self.upload.value = b'', ()
+        else:
+            w, h = self.picture.size; z = max(1, 128 // max(w, h))
+            self.preview.value = _png(self.picture.resize((w * z, h * z), Image.Resampling.NEAREST))
+            self.status.value = f"picture {w}x{h}: type a box x0,y0,x1,y1 in its pixels, then Generate"
+
+    def _on_upload(self):
+        up = _uploaded(self.upload.value)
+        if up is None: return
+        try:
+            with Image.open(io.BytesIO(up[1])) as im: im.load(); self.set_picture(im.copy())
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+            why = 'it is not a picture' if isinstance(e, UnidentifiedImageError) else ' '.join(str(e).split())
+            self.picture = None; self._error(f"cannot read the uploaded file {up[0]}: {why}")
+
+    def _error(self, msg: str):
+        self.status.value = f"<span style='color:#b00'>{html.escape(msg)}</span>"
+
     def generate(self):
-        "Render the prompt with the current settings (what the Generate button does)."
+        "Render the prompt with the current settings, or edit the picture inside the box (what the Generate button does)."
         try:
             b = self.bundle()
-            mode = b.model.default_mode if self.mode.value == 'auto' else self.mode.value
-            self.images = generate(b, self.prompt.value, num_samples=self.num_samples.value, mode=mode, steps=self.steps.value,
-                                   guidance=self.guidance.value, temperature=self.temperature.value, seed=self.seed.value)
+            if not self.prompt.value.strip(): raise NarutoError("the prompt is empty: type what to draw")
+            auto = self.mode.value == 'auto'
+            kw = dict(num_samples=self.num_samples.value, steps=self.steps.value, guidance=self.guidance.value,
+                      temperature=self.temperature.value, seed=self.seed.value)
+            if self.picture is not None:
+                if not self.box.value.strip(): raise NarutoError("type a box x0,y0,x1,y1 to redraw in the picture (or drop the picture)")
+                mode = 'iterative' if auto else self.mode.value
+                self.images = edit(b, self.picture, parse_box(self.box.value), self.prompt.value, mode=mode, **kw)
+            else:
+                mode = b.model.default_mode if auto else self.mode.value
+                self.images = generate(b, self.prompt.value, mode=mode, **kw)
             grid = image_grid(self.images, nrow=min(4, len(self.images)))
             self.image.value = _png(grid.resize((grid.width * self.zoom, grid.height * self.zoom), 0))
-            self.status.value = f"{len(self.images)} images, {mode}" + (f", {self.steps.value} steps" if mode == 'iterative' else '')
-        except NarutoError as e:
-            self.images, self.status.value = None, f"<span style='color:#b00'>{e}</span>"
+            self.status.value = (f"{len(self.images)} {'edits' if self.picture is not None else 'images'}, {mode}" +
+                                 (f", {self.steps.value} steps" if mode == 'iterative' else ''))
+        except NarutoError as e:                       # one line in the status bar, and no stale picture above it
+            self.images, self.image.value = None, b''; self._error(str(e))
         return self.images
 
     def show_gates(self):
