@@ -14,19 +14,17 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from .cftn import cosine_schedule
 from .config import GUIDANCE, NarutoError
 from .data import to_rgb
-from .generators import GeneratorBundle, null_like
+from .generators import GeneratorBundle
 from .probe import read_attributes
-from .sampling import decode_tokens, filter_logits, guided, gumbel_like, sample_probs
+from .sampling import decode_tokens, sample_masked
 from .shapes import CENTRES, COLOURS, HELDOUT, SIZE_FRAC, Scene, Shape, caption, pil_to_tensor, render, sample_scene, tensor_to_pil
 from .tokenizer import encode_text
 
 # %% auto #0
-__all__ = ['SIDES', 'load_picture', 'parse_box', 'box_mask', 'region_mask', 'code_mask', 'sample_edit', 'check_editable',
-           'edit_tokens', 'encode_picture', 'edit', 'shift_codes', 'extend', 'vary', 'shape_box', 'recolour_tasks',
-           'measure_recolour']
+__all__ = ['SIDES', 'load_picture', 'parse_box', 'box_mask', 'region_mask', 'code_mask', 'check_editable', 'edit_tokens',
+           'encode_picture', 'edit', 'shift_codes', 'extend', 'vary', 'shape_box', 'recolour_tasks', 'measure_recolour']
 
 # %% ../nbs/11b_edit.ipynb #e1d70006
 def _one_line(e: BaseException) -> str: return ' '.join(str(e).split()) or type(e).__name__
@@ -121,33 +119,6 @@ def code_mask(
         return ((c >= c0[:, None]) & (c <= c1[:, None])).double()
     return touches(H).T @ region.double() @ touches(W) > 0
 
-# %% ../nbs/11b_edit.ipynb #e1d70015
-@torch.no_grad()
-def sample_edit(model, text: Tensor, tokens: Tensor, steps: int = 12, guidance: float = 0.0, temperature: float = 1.0,
-                top_k: int = 0, choice_temperature: float = 4.5, generator: torch.Generator | None = None,
-                greedy: bool | None = None) -> Tensor:
-    "Image tokens (B, N): the hidden positions of `tokens` (== K) decoded for captions `text` (B, T) in `steps` passes; the others kept."
-    sp = model.space; K = sp.codebook_size
-    greedy = steps == 1 if greedy is None else greedy
-    null = null_like(text, sp) if guidance else None
-    n_hidden = (tokens == K).sum(1).double()                                   # (B,) codes to redraw per row
-    fn = lambda t, img: model(t, img, return_text=False)[0]                    # image logits only
-    for s in range(steps):
-        unknown = tokens == K                                                   # (B, N)
-        temp = temperature * (1 - s / steps)                                   # annealed: 1st step at `temperature`
-        logits = guided(fn, text, null, guidance, tokens).float()                # (B, N, K)
-        if top_k: logits = filter_logits(logits, 1.0, top_k)
-        mx, best = logits.max(-1, keepdim=True)                                 # (B, N, 1)
-        if greedy or temp <= 0: sampled = best[..., 0]
-        else: sampled = sample_probs(logits.sub(mx).div_(temp).exp_(), generator)
-        logp = (logits.gather(-1, sampled[..., None]) - logits.logsumexp(-1, keepdim=True))[..., 0]   # (B, N)
-        sampled = torch.where(unknown, sampled, tokens)                          # given and decided codes stay
-        n_masked = (n_hidden * cosine_schedule((s + 1) / steps)).floor().long()  # (B,) still hidden after this step
-        conf = logp + choice_temperature * (1 - (s + 1) / steps) * gumbel_like(logp, generator)
-        rank = conf.masked_fill(~unknown, float('inf')).argsort(1).argsort(1)  # (B, N) 0 = least confident new code
-        tokens = torch.where(rank < n_masked[:, None], K, sampled)
-    return tokens
-
 # %% ../nbs/11b_edit.ipynb #e1d70017
 def check_editable(bundle: GeneratorBundle, mode: str = 'iterative', steps: int = 12, temperature: float = 1.0):
     "`NarutoError` unless `bundle` is a masked generator and the decoding settings are valid for editing."
@@ -167,6 +138,7 @@ def edit_tokens(
     mode: str = 'iterative',    # 'oneshot' | 'iterative'
     steps: int = 12, guidance: float = GUIDANCE, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
     batch_size: int = 64,
+    guidance_schedule: str = 'constant',   # as `sample_masked`: 'constant' or 'linear' (ramps with the share decided)
 ) -> Tensor:                    # (B, N) codes: `codes` where `keep`, the rest decoded
     "Codes with the positions outside `keep` redrawn for `prompts` by masked decoding."
     check_editable(bundle, mode, steps, temperature)
@@ -179,10 +151,10 @@ def edit_tokens(
     for i in range(0, len(codes), batch_size):
         c, k = codes[i:i + batch_size].to(dev), keep[i:i + batch_size].to(dev)
         text = encode_text(bundle.tokenizer, list(prompts[i:i + batch_size]), sp.text_len).to(dev)
-        toks = torch.where(k, c, sp.codebook_size)                              # hidden: the mask id K
-        out.append(sample_edit(bundle.model, text, toks, steps=1 if mode == 'oneshot' else steps, guidance=guidance,
-                               temperature=max(temperature, 1e-6), top_k=top_k, generator=g,
-                               greedy=mode == 'oneshot' or temperature == 0))
+        init = torch.where(k, c, sp.codebook_size)                              # (b, N): hidden codes hold the mask id K
+        out.append(sample_masked(bundle.model, text, steps=1 if mode == 'oneshot' else steps, guidance=guidance,
+                                 temperature=max(temperature, 1e-6), top_k=top_k, generator=g,
+                                 greedy=mode == 'oneshot' or temperature == 0, init=init, guidance_schedule=guidance_schedule))
     return torch.cat(out)
 
 # %% ../nbs/11b_edit.ipynb #e1d70019
