@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -18,6 +18,8 @@ from .blocks import Attention, Block, GridPositions, TokenSpace, init_weights, n
 from .config import GenConfig, NarutoError
 from .generators import Generator, check_generator
 from .runs import read_metrics
+
+if TYPE_CHECKING: import matplotlib.pyplot as plt   # annotations only: the plots import matplotlib when they draw
 
 # %% auto #0
 __all__ = ['gate_fn', 'attention_probs', 'CallosalBridge', 'place_bridges', 'BiHemisphericBrain', 'plot_gates',
@@ -205,6 +207,7 @@ def plot_gates(
     figsize=(9, 3.2),
 ) -> plt.Figure:
     "Gate values over training steps (and bridge strengths, when logged): one line per bridge layer, per direction."
+    import matplotlib.pyplot as plt
     if isinstance(metrics, (str, Path)) and not Path(metrics).exists(): raise NarutoError(f"no metrics file at {metrics}")
     recs = [r for r in (read_metrics(metrics) if isinstance(metrics, (str, Path)) else metrics) if 'step' in r and any(k.startswith('gate/') for k in r)]
     if not recs: raise NarutoError("no records with 'step' and 'gate/...' values to plot")
@@ -236,6 +239,7 @@ def plot_cross_attention(
     ncols: int = 8,
 ) -> plt.Figure:
     "For each caption word, a heatmap of where on the image grid it is attended (one bridge)."
+    import matplotlib.pyplot as plt
     a = attn[bridge].detach().float().cpu()                             # (N, T)
     if a.shape[0] != grid * grid: raise ValueError(f"attn has {a.shape[0]} image positions, grid {grid} needs {grid * grid}")
     words = list(words)[:a.shape[1]]
