@@ -33,6 +33,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['naruto_core', 'naruto_core.*']),
     include_package_data=True,
+    package_data={'naruto_core': ['py.typed']},   # PEP 561: the package's annotations are for type checkers too
     install_requires=requirements,
     extras_require={'dev': dev_requirements, 'bench': bench_requirements},
     python_requires='>=' + cfg['min_python'],

@@ -78,7 +78,8 @@ class RunDir:
         try: lock.acquire()
         except filelock.Timeout:
             raise NarutoError(f"run directory {self.path} is in use by another process (lock {self.lockfile})")
-        with suppress(OSError): self.lockfile.write_text(str(os.getpid()))   # informative only (Windows locks the bytes)
+        with suppress(OSError):           # our pid, for people (a soft lock's marker already starts with it; Windows locks the bytes)
+            if '\n' not in self.lockfile.read_text().strip(): self.lockfile.write_text(str(os.getpid()))
         self._lock = lock
         return self
 
