@@ -53,14 +53,15 @@ class PromptPanel:
         self.box = W.Text(value='', placeholder='x0,y0,x1,y1', description='box')
         self.drop = W.Button(description='drop picture')
         self.button = W.Button(description='Generate', button_style='primary')
-        self.image, self.status, self.gates, self.preview = W.Image(format='png'), W.HTML(), W.HTML(), W.Image(format='png')
+        self.image, self.status, self.gates = W.Image(format='png'), W.HTML(), W.HTML()
+        self.preview = W.Image(format='png', layout=W.Layout(object_fit='contain', max_width='160px'))   # the uploaded picture
         self.button.on_click(lambda _: self.generate())
         self.drop.on_click(lambda _: self.set_picture(None))
         self.upload.observe(lambda _: self._on_upload(), names='value')
         self.run.observe(lambda _: self.show_gates(), names='value')
         controls = W.VBox([self.run, self.mode, self.steps, self.guidance, self.temperature, self.seed, self.num_samples,
                            self.upload, self.box, self.drop, self.button])
-        self.widget = W.VBox([self.prompt, W.HBox([controls, W.VBox([self.image, self.status]), self.preview]), self.gates])
+        self.widget = W.VBox([self.prompt, W.HBox([controls, W.VBox([self.image, self.status]), W.VBox([self.preview])]), self.gates])
         self.show_gates()
 
     def bundle(self):

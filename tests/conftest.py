@@ -39,3 +39,7 @@ def vq_run(tmp_path_factory):
     naruto('train-vqvae', '--preset', 'tiny', '--out', out, check=True)
     naruto('encode', '--vqvae', out, check=True)
     return out
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: long, or needs more than the package (a browser); deselect with -m "not slow"')
