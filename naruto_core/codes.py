@@ -12,8 +12,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset
 
-from .config import Config, NarutoError, load_config, progress_bar, read_config
-from .data import collate, load_data
+from .config import Config, NarutoError, default_device, load_config, progress_bar, read_config
+from .data import CachedImages, collate, load_data
 from .shapes import image_grid
 from .runs import CheckpointError, RunDir, fingerprint, load_weights, write_json
 from .training import Trainer, barrier, default_callbacks, dist_info, seed_everything, unwrap
@@ -62,6 +62,9 @@ def train_vqvae(cfg: Config, out, use_wandb: bool = False, progress=None, wandb_
     if rank == 0: train, val = (load_data(cfg.data, s, cache=RunDir(out).path/'decoded', progress=progress) for s in ('train', 'val'))
     barrier(world)
     if rank != 0: train, val = (load_data(cfg.data, s, cache=RunDir(out).path/'decoded', progress=False) for s in ('train', 'val'))
+    dev = default_device()                      # on a GPU the decoded set lives there too, when it takes under a tenth of it
+    if dev.type == 'cuda' and isinstance(train, CachedImages) and train.mb * 2**20 < 0.1 * torch.cuda.mem_get_info(dev)[0]:
+        train.to(dev)
     seed_everything(cfg.train_vq.seed)          # the same initial weights in every process
     model = VQVAE(cfg.vq)
     cbs = default_callbacks(out, config=cfg, section='train_vq', val_fn=vq_val_fn(val), use_wandb=use_wandb,

@@ -20,8 +20,9 @@ from .runs import RunDir, fault_point, find_checkpoint, save_checkpoint
 
 # %% auto #0
 __all__ = ['CALLBACK_STATE', 'lr_at', 'make_optimizer', 'rng_state', 'set_rng_state', 'seed_everything', 'DataStream',
-           'dist_info', 'local_batch_size', 'barrier', 'unwrap', 'to_device', 'Callback', 'Trainer', 'CheckpointCB',
-           'DistributedCB', 'LogCB', 'Table', 'ValidateCB', 'ProgressCB', 'init_wandb', 'WandbCB', 'default_callbacks']
+           'dist_info', 'local_batch_size', 'barrier', 'unwrap', 'fetch_items', 'to_device', 'Callback', 'Trainer',
+           'CheckpointCB', 'DistributedCB', 'LogCB', 'Table', 'ValidateCB', 'ProgressCB', 'init_wandb', 'WandbCB',
+           'default_callbacks']
 
 # %% ../nbs/02b_training.ipynb #92a3f7bc
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -108,6 +109,11 @@ def unwrap(model: nn.Module) -> nn.Module:
     "The model inside a DistributedDataParallel wrapper (or the model itself)."
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
+def fetch_items(data, indices: list) -> list:
+    "The items `indices` of `data`: by its `__getitems__` when it has one (torch's batched protocol: one gather), else one by one."
+    get = getattr(data, '__getitems__', None)
+    return get(indices) if callable(get) else [data[i] for i in indices]
+
 def to_device(batch, device):
     "Move the tensors of a (nested) batch to `device`."
     if torch.is_tensor(batch): return batch.to(device, non_blocking=True)
@@ -177,7 +183,7 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------------------------
     def next_batch(self):
         while True:
-            batch = self.collate([self.data[i] for i in self.stream.next_indices()])
+            batch = self.collate(fetch_items(self.data, self.stream.next_indices()))
             if batch is not None: return to_device(batch, self.device)
 
     def one_step(self):
