@@ -25,11 +25,12 @@ from .training import make_optimizer
 from .vqvae import VQVAE, Decoder, Encoder
 
 # %% auto #0
-__all__ = ['ITERATIVE_STEPS', 'BENCH_PRESETS', 'SKIPPED', 'GENERATOR_NAMES', 'FLOPS_FORMULA', 'time_ms', 'time_pair',
-           'matmul_gflops', 'lstm_flops', 'forward_flops', 'BenchConfig', 'bench_config', 'bench_space',
-           'random_tokens', 'PeerVQVAE', 'train_vq', 'bench_vqvae', 'train_step_fn', 'bench_generator',
+__all__ = ['ITERATIVE_STEPS', 'BENCH_PRESETS', 'SKIPPED', 'IMPORT_MODULES', 'OPTIONAL_LIBS', 'GENERATOR_NAMES', 'FLOPS_FORMULA',
+           'time_ms', 'time_pair', 'matmul_gflops', 'lstm_flops', 'forward_flops', 'BenchConfig', 'bench_config',
+           'bench_space', 'random_tokens', 'PeerVQVAE', 'train_vq', 'bench_vqvae', 'train_step_fn', 'bench_generator',
            'masked_sampling_times', 'XTMaskGIT', 'bench_x_transformers_maskgit', 'bench_x_transformers_ar',
-           'bench_hf_gpt2', 'bench_ratios', 'bench_grid', 'run_bench', 'bench_table', 'plot_bench']
+           'bench_hf_gpt2', 'bench_ratios', 'import_seconds', 'bench_imports', 'bench_grid', 'run_bench', 'bench_table',
+           'plot_bench']
 
 # %% ../nbs/14_bench.ipynb #bcdcf4ae
 def _sync(device):
@@ -384,6 +385,41 @@ def bench_ratios(gens: dict, peers: dict) -> dict:
             'gpt_vs_x_transformers_ar_kv_sample_ms': _div(gpt_ar, _get(peers, 'x_transformers_ar_kv', 'sample_ms')),
             'gpt_vs_hf_gpt2_generate_sample_ms': _div(gpt_ar, _get(peers, 'hf_gpt2_generate', 'sample_ms'))}
 
+# %% ../nbs/14_bench.ipynb #f0a1b2c4
+IMPORT_MODULES = ('naruto_core.cli', 'naruto_core.sampling')    # what `naruto --help`, then `naruto generate`, import
+OPTIONAL_LIBS = ('matplotlib', 'ipywidgets', 'wandb', 'transformers', 'huggingface_hub', 'datasets')
+
+def import_seconds(
+    module: str,       # a module name, e.g. 'naruto_core.sampling'
+    repeats: int = 3,  # fresh interpreters; the median is returned
+) -> dict:             # {'seconds': median, 'loads': the OPTIONAL_LIBS it imported, 'repeats': n}
+    "Wall time of `import module` in a fresh interpreter (interpreter start-up not counted), and what it pulled in."
+    import os, subprocess
+    import naruto_core
+    code = (f"import json, sys, time; t = time.perf_counter(); import {module}; dt = time.perf_counter() - t; "
+            f"print(json.dumps([dt, [m for m in {list(OPTIONAL_LIBS)!r} if m in sys.modules]]))")
+    root = str(Path(naruto_core.__file__).resolve().parent.parent)          # the same naruto_core as this process
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join(filter(None, [root, os.environ.get('PYTHONPATH')]))}
+    ts, loads = [], []
+    for _ in range(max(1, repeats)):
+        r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env, timeout=300)
+        if r.returncode: raise NarutoError(f"import {module} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+        dt, loads = json.loads(r.stdout.strip().splitlines()[-1]); ts.append(dt)
+    return dict(seconds=statistics.median(ts), loads=loads, repeats=len(ts))
+
+def bench_imports(repeats: int = 3, log=None) -> dict:
+    "`import_seconds` of each of IMPORT_MODULES."
+    res = {m: import_seconds(m, repeats) for m in IMPORT_MODULES}
+    if log: log("import: " + ', '.join(f"{m} {e['seconds']:.2f} s ({', '.join(e['loads']) or 'nothing optional'})" for m, e in res.items()))
+    return res
+
+def _import_lines(res: dict) -> list:
+    "The import section of a `run_bench` result as markdown lines."
+    imp = res.get('imports')
+    if not imp: return []
+    return ["", "import in a fresh interpreter: " + '; '.join(
+        f"`{m}` {e['seconds']:.2f} s (optional libraries loaded: {', '.join(e['loads']) or 'none'})" for m, e in imp.items())]
+
 # %% ../nbs/14_bench.ipynb #15eb6a35
 GENERATOR_NAMES = ('lstm', 'gpt', 'cftn', 'cftn2')
 
@@ -435,6 +471,7 @@ def run_bench(
     v = res['vqvae']
     res['ratios']['vqvae_vs_vector_quantize_pytorch_step_ms'] = _div(_get(v, 'ours', 'step_ms'), _get(v, 'vector_quantize_pytorch', 'step_ms'))
     res['grids'] = {str(g['image_tokens']): g for g in grids[1:]}
+    res['imports'] = bench_imports(min(bc.repeats, 5), log=log)   # how fast `naruto --help` and `naruto generate` start
     res['seconds'] = time.perf_counter() - t0
     if out:
         out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
@@ -471,7 +508,7 @@ def bench_table(res: dict) -> str:
                      f"{_f(e.get('mfu'), '{:.3f}')} | {_f(s.get('ar'))} | {_f(s.get('oneshot'))} | {_f(s.get(it))} | "
                      f"{_f(e.get(f'{it}_passes'), '{:.1f}')} |")
         L += ["", "ratios ours/peer (< 1: ours faster): " + ', '.join(f"{k} {_f(v, '{:.2f}')}" for k, v in g['ratios'].items())]
-    return '\n'.join(L)
+    return '\n'.join(L + _import_lines(res))
 
 def plot_bench(res: dict):
     "Horizontal bars: ms per image of every model and decoding mode (peers in orange), one panel per grid."

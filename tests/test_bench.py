@@ -49,6 +49,9 @@ def test_bench_tiny_json(tmp_path):
     assert res['preset'] == 'tiny' and isinstance(res['device'], str) and res['device']
     assert isinstance(res['torch_threads'], int) and res['torch_threads'] >= 1
     assert positive(res['matmul_gflops']) and isinstance(res['matmul_size'], int)
+    imp = res['imports']                                            # how fast `naruto --help` and `naruto generate` start
+    assert set(imp) == {'naruto_core.cli', 'naruto_core.sampling'} and 'import in a fresh interpreter' in r.stderr
+    for m, e in imp.items(): assert positive(e['seconds']) and not set(e['loads']) & {'matplotlib', 'ipywidgets', 'wandb'}, (m, e)
     cfg = res['config']
     for k in ('gen', 'codebook_size', 'text_len', 'image_tokens', 'vqvae', 'bench'): assert k in cfg, k
     for k in ('dim', 'layers', 'heads'): assert positive(cfg['gen'][k])
