@@ -111,11 +111,11 @@ class GridPositions(nn.Module):
 
 # %% ../nbs/06_blocks.ipynb #f93da2d8
 def init_weights(module: nn.Module):
-    "GPT-2 style initialisation, for `model.apply(init_weights)`."
+    "Width-scaled initialisation, for `model.apply(init_weights)`: linear std 1/sqrt(3 fan-in), embeddings sqrt(2/D), zero biases."
     if isinstance(module, nn.Linear):
-        nn.init.normal_(module.weight, std=0.02)
+        nn.init.normal_(module.weight, std=(3 * module.in_features) ** -0.5)
         if module.bias is not None: nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.Embedding): nn.init.normal_(module.weight, std=0.02)
+    elif isinstance(module, nn.Embedding): nn.init.normal_(module.weight, std=(2 / module.embedding_dim) ** 0.5)
 
 def pad_mask(text: Tensor, pad_id: int = 0, queries: int = 1) -> Tensor:
     "(B, queries, T) boolean mask: True where a key is a real (non-padding) text token."

@@ -22,7 +22,7 @@ from .runs import read_metrics
 if TYPE_CHECKING: import matplotlib.pyplot as plt   # annotations only: the plots import matplotlib when they draw
 
 # %% auto #0
-__all__ = ['gate_fn', 'attention_probs', 'CallosalBridge', 'place_bridges', 'BiHemisphericBrain', 'plot_gates',
+__all__ = ['gate_fn', 'attention_probs', 'CallosalBridge', 'JointBridge', 'place_bridges', 'BiHemisphericBrain', 'plot_gates',
            'plot_cross_attention']
 
 # %% ../nbs/09_callosal.ipynb #f8cde252
@@ -80,6 +80,53 @@ class CallosalBridge(nn.Module):
         "(B, Q, S) attention probabilities of the queries over the context, averaged over heads."
         return attention_probs(self.attn, self.norm_q(x), self.norm_kv(context), context_mask).mean(1)
 
+# %% ../nbs/09_callosal.ipynb #8ba3982f
+class JointBridge(nn.Module):
+    "The other tower's states as extra keys and values of one block's self-attention; the gate scales the values read."
+    def __init__(self, dim: int, heads: int, gate: str = 'tanh', dropout: float = 0.0):
+        super().__init__()
+        gate_fn(torch.zeros(()), gate)                          # validates `gate`
+        self.gate, self.enabled, self.heads = gate, True, heads
+        self.norm_kv, self.kv = nn.LayerNorm(dim), nn.Linear(dim, 2 * dim)
+        self.g = nn.Parameter(torch.zeros(()))
+        self.strength = None
+
+    def block(self, blk: Block, x: Tensor, context: Tensor, context_mask: Tensor | None = None, own_mask: Tensor | None = None) -> Tensor:
+        "Block `blk` on x (B, Q, D), its attention also reading context (B, S, D); masks (B, Q|S) True = a key that may be read."
+        if not self.enabled: return blk(x, mask=None if own_mask is None else own_mask[:, None, :])
+        att, (B, Q, D), S, nh = blk.attn, x.shape, context.shape[1], self.heads
+        q, k, v = att.qkv(blk.norm1(x)).chunk(3, dim=-1)
+        kc, vc = self.kv(self.norm_kv(context)).chunk(2, dim=-1)
+        heads = lambda t: t.view(B, t.shape[1], nh, D // nh).transpose(1, 2)             # (B, nh, len, hs)
+        ones = lambda n: torch.ones(B, n, dtype=torch.bool, device=x.device)
+        keys = torch.cat([ones(Q) if own_mask is None else own_mask, ones(S) if context_mask is None else context_mask], 1)
+        keys, K = keys[:, None, None, :], heads(torch.cat([k, kc], 1))                    # (B, 1, 1, Q+S), (B, nh, Q+S, hs)
+        g = gate_fn(self.g, self.gate)
+        p = att.dropout if self.training else 0.0
+        if self.training:                  # the caption's part of the attention output separately, for the strength
+            zero_c, zero_o = torch.zeros_like(vc), torch.zeros_like(v)
+            own = F.scaled_dot_product_attention(heads(q), K, heads(torch.cat([v, zero_c], 1)), attn_mask=keys, dropout_p=p)
+            read = F.scaled_dot_product_attention(heads(q), K, heads(torch.cat([zero_o, g * vc], 1)), attn_mask=keys, dropout_p=p)
+            with torch.no_grad(): self.strength = _rms(F.linear(read.transpose(1, 2).reshape(B, Q, D), att.proj.weight)) / _rms(x)
+            y = own + read
+        else:
+            y = F.scaled_dot_product_attention(heads(q), K, heads(torch.cat([v, g * vc], 1)), attn_mask=keys)
+        x = x + blk.drop(att.proj(y.transpose(1, 2).reshape(B, Q, D)))
+        return x + blk.mlp(blk.norm2(x))
+
+    def gate_value(self) -> float: return gate_fn(self.g.detach(), self.gate).item()
+
+    @torch.no_grad()
+    def attention(self, blk: Block, x: Tensor, context: Tensor, context_mask: Tensor | None = None) -> Tensor:
+        "(B, Q, S) the share of each query's attention that goes to each context key, averaged over heads."
+        att, (B, Q, D), nh = blk.attn, x.shape, self.heads
+        q, k, _ = att.qkv(blk.norm1(x)).chunk(3, dim=-1)
+        kc = self.kv(self.norm_kv(context)).chunk(2, dim=-1)[0]
+        heads = lambda t: t.view(B, t.shape[1], nh, D // nh).transpose(1, 2)
+        s = heads(q) @ heads(torch.cat([k, kc], 1)).transpose(-2, -1) / math.sqrt(D // nh)   # (B, nh, Q, Q+S)
+        if context_mask is not None: s[..., Q:] = s[..., Q:].masked_fill(~context_mask[:, None, None, :], float('-inf'))
+        return s.softmax(-1)[..., Q:].mean(1)
+
 # %% ../nbs/09_callosal.ipynb #f1abcff9
 def place_bridges(
     layers: int,               # blocks per tower
@@ -106,7 +153,8 @@ class BiHemisphericBrain(Generator):
         self.img_emb, self.img_pos = nn.Embedding(K + 1, D), GridPositions(space.grid, D)
         self.text_blocks = nn.ModuleList([Block(D, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(Lt)])
         self.img_blocks = nn.ModuleList([Block(D, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(L)])
-        bridge = lambda: CallosalBridge(D, cfg.heads, cfg.gate, cfg.dropout)
+        kind = {'cross': CallosalBridge, 'joint': JointBridge}[cfg.bridge_kind]
+        bridge = lambda: kind(D, cfg.heads, cfg.gate, cfg.dropout)
         self.img_bridges = nn.ModuleDict({str(l): bridge() for l in place_bridges(L, cfg.bridges, cfg.bridge_ratio)})   # image <- text
         self.txt_bridges = nn.ModuleDict({str(l): bridge() for l in place_bridges(Lt, cfg.bridges, cfg.bridge_ratio)})  # text <- image
         self.text_norm, self.img_norm = nn.LayerNorm(D), nn.LayerNorm(D)
@@ -128,8 +176,11 @@ class BiHemisphericBrain(Generator):
         real = real | ~real.any(1, keepdim=True)                           # an all-padding row: attend to all, not to nothing (NaN)
         t, out, n = self.text_emb(text) + self.text_pos[:text.shape[1]], [], len(self.text_blocks)
         for l, blk in enumerate(self.text_blocks):
-            t = blk(t, mask=real[:, None, :])
-            if image_states is not None and str(l) in self.txt_bridges: t = self.txt_bridges[str(l)](t, self._read(image_states, l, n))
+            br = self.txt_bridges[str(l)] if image_states is not None and str(l) in self.txt_bridges else None
+            if isinstance(br, JointBridge): t = br.block(blk, t, self._read(image_states, l, n), own_mask=real)
+            else:
+                t = blk(t, mask=real[:, None, :])
+                if br is not None: t = br(t, self._read(image_states, l, n))
             out.append(t)
         return out, real
 
@@ -137,11 +188,16 @@ class BiHemisphericBrain(Generator):
         "Image states after every block, reading the text `cond` = (states, key mask) across the image <- text bridges when given."
         x, out, n = self.img_emb(image) + self.img_pos(), [], len(self.img_blocks)
         for l, blk in enumerate(self.img_blocks):
-            x = blk(x)
-            if cond is not None and str(l) in self.img_bridges:
-                ctx = self._read(cond[0], l, n)
-                if probs is not None: probs.append(self.img_bridges[str(l)].attention(x, ctx, cond[1]))
-                x = self.img_bridges[str(l)](x, ctx, cond[1])
+            br = self.img_bridges[str(l)] if cond is not None and str(l) in self.img_bridges else None
+            ctx = None if br is None else self._read(cond[0], l, n)
+            if isinstance(br, JointBridge):
+                if probs is not None: probs.append(br.attention(blk, x, ctx, cond[1]))
+                x = br.block(blk, x, ctx, cond[1])
+            else:
+                x = blk(x)
+                if br is not None:
+                    if probs is not None: probs.append(br.attention(x, ctx, cond[1]))
+                    x = br(x, ctx, cond[1])
             out.append(x)
         return out
 

@@ -103,6 +103,7 @@ class GenConfig:
     bridge_ratio: float = 0.33 # cftn2: share of layers with bridges when bridges='middle'
     fusion: str = 'final'      # cftn2: a bridge reads the other tower's final states (deep fusion) | its states at that depth
     text_layers: int = 0       # cftn2: blocks of the text tower (0 = layers)
+    bridge_kind: str = 'cross' # cftn2: a gated cross-attention after the block | the other tower as extra keys of the block's attention
     cond_drop: float = 0.1     # caption dropout to [NULL] (trains the unconditional branch for guidance)
     stage: str = '2A'          # curriculum: 2A bidirectional | 2B generation only
     switch_step: int = 0       # with stage 2A: switch to 2B at this step (0 = never)
@@ -115,6 +116,7 @@ class GenConfig:
         _choice(self, 'gate', ('tanh', 'sigmoid'))
         _choice(self, 'bridges', ('all', 'middle'))
         _choice(self, 'fusion', ('final', 'depth'))
+        _choice(self, 'bridge_kind', ('cross', 'joint'))
         _check(self.text_layers >= 0, f"GenConfig.text_layers must be >= 0 (0 = layers), got {self.text_layers}")
         _choice(self, 'stage', ('2A', '2B'))
         _check(self.switch_step >= 0, f"GenConfig.switch_step must be >= 0, got {self.switch_step}")

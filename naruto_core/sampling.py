@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .cftn import cosine_schedule
-from .config import NarutoError
+from .config import GUIDANCE, NarutoError
 from .generators import Generator, GeneratorBundle, null_like
 from .tokenizer import decode_text, encode_text
 
@@ -150,7 +150,7 @@ def sample_caption(model: nn.Module, codes: Tensor, steps: int = 0) -> Tensor:
 # %% ../nbs/11_sampling.ipynb #ef608a29
 @torch.no_grad()
 def generate_tokens(bundle: GeneratorBundle, prompts: list, mode: str | None = None, steps: int = 12,
-                    guidance: float = 0.0, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
+                    guidance: float = GUIDANCE, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
                     batch_size: int = 64, guidance_schedule: str = 'constant') -> Tensor:
     "Image tokens (len(prompts), N) for `prompts`."
     m = bundle.model; mode = mode or m.default_mode

@@ -1,0 +1,93 @@
+#!/usr/bin/env python
+"""CFTN v2 design study: generators trained for the same wall-clock time on one VQ-VAE, then scored.
+
+    python tools/design_study.py --vqvae runs/twemoji/vqvae --out runs/study --budget 240 [NAME ...]
+
+Each entry of STUDY (or the NAMEs given) is trained for `--budget` seconds of training time: a 30-step calibration run
+measures the step time, and max_steps is set so that the run takes the budget (the schedule, warmup and curriculum
+switch scale with it). Real-picture runs are scored by the in-domain judge of `12a_clip`, `shapes` runs by the
+attribute probe (and their captions, for CFTN v2). One JSON per entry in OUT; an entry whose JSON exists is skipped,
+so rerunning resumes. Time it alone: two trainings on the same cores slow each other many times over.
+Settings are chosen on the validation split's figures; the figures reported are the evaluator's.
+"""
+import argparse, json, os, shutil, statistics, sys, time
+from pathlib import Path
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS_OFFLINE', '1'); os.environ.setdefault('WANDB_MODE', 'disabled')
+
+# name: (model, overrides); `gen.switch_frac=F` puts the 2A -> 2B switch at F x max_steps (0: no stage 2A)
+STUDY = {
+    'cftn':                 ('cftn', []),
+    'cftn2_cross_all_2B':   ('cftn2', ['gen.bridge_kind=cross', 'gen.bridges=all', 'gen.text_layers=0', 'gen.stage=2B', 'gen.switch_frac=0']),
+    'cftn2_cross_t2_2B':    ('cftn2', ['gen.bridge_kind=cross', 'gen.bridges=all', 'gen.text_layers=2', 'gen.stage=2B', 'gen.switch_frac=0']),
+    'cftn2_joint_t2_2B':    ('cftn2', ['gen.bridge_kind=joint', 'gen.bridges=all', 'gen.text_layers=2', 'gen.stage=2B', 'gen.switch_frac=0']),
+    'cftn2_joint_t2_c2s2':  ('cftn2', ['gen.bridge_kind=joint', 'gen.bridges=all', 'gen.text_layers=2', 'gen.caption_frac=0.2', 'gen.switch_frac=0.2']),
+    'cftn2_default':        ('cftn2', []),
+}
+METRICS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'kid', 'fid', 'degenerate_share', 'seconds_per_image')
+
+
+def config(preset, spec, model, overrides, steps, seed, extra=()):
+    from naruto_core.config import load_config
+    frac = [float(o.split('=')[1]) for o in overrides if o.startswith('gen.switch_frac=')]
+    o = [f'data.spec={json.dumps(spec)}', f'train_gen.seed={seed}', f'train_gen.max_steps={steps}']
+    o += [x for x in overrides if not x.startswith('gen.switch_frac=')] + list(extra)
+    if model == 'cftn2' and frac: o.append(f'gen.switch_step={int(frac[0] * steps)}')
+    return load_config(preset, o)
+
+
+def run_entry(name, model, overrides, vqvae, out, budget, preset='cpu', seed=0, modes=('oneshot', 'iterative'), log=print):
+    from naruto_core.generators import load_generator
+    from naruto_core.config import read_config
+    from naruto_core.runs import RunDir
+    from naruto_core.stage2 import train_generator
+    spec = read_config(Path(vqvae)/'config.yaml').data.spec
+    run = Path(out)/'runs'/name
+    cal = run.with_name(name + '_calibration'); shutil.rmtree(cal, ignore_errors=True)
+    train_generator(config(preset, spec, model, overrides, 30, seed, ['train_gen.log_every=1', 'train_gen.eval_every=1000',
+                                                                         'train_gen.ckpt_every=1000']), model, vqvae, cal, progress=False)
+    step_s = statistics.median(r['step_time'] for r in RunDir(cal).read_metrics() if 'step_time' in r)
+    shutil.rmtree(cal, ignore_errors=True)
+    steps = int(budget / (step_s * 1.12))                      # checkpoints and validation take ~12% beside the steps
+    log(f"{name}: {step_s * 1e3:.1f} ms per step -> {steps} steps")
+    shutil.rmtree(run, ignore_errors=True)
+    t0 = time.time(); train_generator(config(preset, spec, model, overrides, steps, seed), model, vqvae, run, progress=False)
+    res = dict(name=name, model=model, overrides=overrides, seed=seed, budget_s=budget, steps=steps, step_ms=step_s * 1e3,
+               train_s=time.time() - t0)
+    val = [r for r in RunDir(run).read_metrics() if 'val_loss' in r][-1]
+    res.update(val_loss=val['val_loss'], val_loss_oneshot=val.get('val_loss_oneshot'))
+    b = load_generator(run, device='cpu')
+    if spec == 'shapes':
+        from naruto_core.evaluation import evaluate_generator
+        cb = load_generator(run, device='cpu', which='captioner') if b.model.can_caption else None
+        for m in modes:
+            r = evaluate_generator(b, mode=m, steps=12, guidance=0.0, num_prompts=200, caption_bundle=cb, caption=cb is not None and m == 'oneshot')
+            res[m] = {k: r.get(k) for k in ('prompt_accuracy', 'seen_prompt_accuracy', 'heldout_prompt_accuracy', 'caption_accuracy', 'seconds_per_image')}
+    else:
+        from naruto_core.clip import judge_generator
+        for m in modes:
+            r = judge_generator(b, mode=m, steps=12, guidance=0.0)
+            res[m] = {k: r.get(k) for k in METRICS}
+    return res
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('names', nargs='*', help=f"entries of the study (default: all): {', '.join(STUDY)}")
+    p.add_argument('--vqvae', required=True, help='a VQ-VAE run directory with cached codes (its data set is the study\'s)')
+    p.add_argument('--out', required=True); p.add_argument('--budget', type=float, default=240, help='training seconds per entry')
+    p.add_argument('--preset', default='cpu'); p.add_argument('--seeds', default='0', help='comma-separated training seeds')
+    a = p.parse_args(argv)
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    for name in a.names or list(STUDY):
+        if name not in STUDY: sys.exit(f"unknown entry '{name}' (choose from {', '.join(STUDY)})")
+        for seed in map(int, a.seeds.split(',')):
+            f = out/f'{name}_seed{seed}.json'
+            if f.exists(): continue
+            res = run_entry(f'{name}_seed{seed}', *STUDY[name], a.vqvae, out, a.budget, a.preset, seed,
+                            log=lambda s: print(s, file=sys.stderr, flush=True))
+            f.write_text(json.dumps(res, indent=1) + '\n'); print(json.dumps(res), flush=True)
+
+
+if __name__ == '__main__':
+    main()
