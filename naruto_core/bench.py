@@ -5,32 +5,35 @@
 # %% ../nbs/14_bench.ipynb #48399967
 from __future__ import annotations
 
-import importlib, json, math, statistics, sys, time
+import contextlib, importlib, json, math, random, statistics, sys, tempfile, time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from .blocks import TokenSpace, num_params
 from .codes import evaluate_vqvae
-from .config import Config, GenConfig, NarutoError, TrainConfig, VQConfig, default_device, load_config
+from .config import Config, GenConfig, NarutoError, TrainConfig, VQConfig, default_device, load_config, progress_bar
 from .curriculum import GeneratorLoss
-from .generators import Generator, make_generator
-from .data import load_data
+from .generators import Generator, make_generator, preset_space
+from .data import CachedImages, cache_images, collate, load_data
+from .shapes import caption, render, sample_scene
 from .sampling import sample_ar, sample_masked
-from .training import make_optimizer
-from .vqvae import VQVAE, Decoder, Encoder
+from .training import fetch_items, make_optimizer, to_device
+from .vqvae import VQVAE, Decoder, Encoder, vq_loss_fn
 
 # %% auto #0
 __all__ = ['ITERATIVE_STEPS', 'BENCH_PRESETS', 'SKIPPED', 'IMPORT_MODULES', 'OPTIONAL_LIBS', 'GENERATOR_NAMES', 'FLOPS_FORMULA',
            'time_ms', 'time_pair', 'matmul_gflops', 'lstm_flops', 'forward_flops', 'BenchConfig', 'bench_config',
            'bench_space', 'random_tokens', 'PeerVQVAE', 'train_vq', 'bench_vqvae', 'train_step_fn', 'bench_generator',
            'masked_sampling_times', 'XTMaskGIT', 'bench_x_transformers_maskgit', 'bench_x_transformers_ar',
-           'bench_hf_gpt2', 'bench_ratios', 'import_seconds', 'bench_imports', 'bench_grid', 'run_bench', 'bench_table',
-           'plot_bench']
+           'bench_hf_gpt2', 'bench_ratios', 'synthetic_jpegs', 'loader_rate', 'bench_loader', 'profile_step',
+           'bench_sizes', 'import_seconds', 'bench_imports', 'bench_grid', 'run_bench', 'bench_table', 'plot_bench']
 
 # %% ../nbs/14_bench.ipynb #bcdcf4ae
 def _sync(device):
@@ -131,10 +134,22 @@ class BenchConfig:
     vq_steps: int = 500        # training steps of each VQ-VAE
     vq_batch: int = 64         # images per VQ-VAE step
     vq_warmup: int = 10        # first VQ-VAE steps left out of step_ms
+    sizes_preset: str = 'naruto'          # config preset whose full-size models get FLOPs and memory per step
+    sizes_models: tuple = ('vqvae', 'cftn2')
+    sizes_batches: tuple = (1, 8)
+    sizes_max_s: float = 30.0             # a batch whose step would take longer (or need more than sizes_max_mb) is
+    sizes_max_mb: float = 6144.0          # extrapolated from the smaller one, and marked so
+    gpu: str = 'NVIDIA A100 SXM, bf16 dense'   # the GPU of the step-time estimate: a stated peak, not a measurement
+    gpu_peak_tflops: float = 312.0
+    gpu_mfu: float = 0.4                  # share of that peak a training step is assumed to reach
+    loader_images: int = 256              # synthetic JPEGs of the loader measurement (16 distinct pictures, repeated)
+    loader_source_px: int = 1024          # their side: large JPEGs, decoded to the preset's image size
+    loader_batches: int = 4               # batches read from the set decoded at every read (and 10x that once decoded)
 
 BENCH_PRESETS = {
     'tiny': BenchConfig('tiny', grids=(4, 6), codebook_size=32, train_batch=4, sample_batch=2, repeats=3, warmup=1,
-                        matmul_size=512, vq_steps=8, vq_batch=8, vq_warmup=2),
+                        matmul_size=512, vq_steps=8, vq_batch=8, vq_warmup=2, sizes_preset='tiny',
+                        loader_images=24, loader_source_px=64, loader_batches=2),
     'cpu': BenchConfig('cpu', repeats=9, warmup=3),   # medians of 9: single calls on a 2-core machine vary by 10-30%
 }
 
@@ -385,6 +400,139 @@ def bench_ratios(gens: dict, peers: dict) -> dict:
             'gpt_vs_x_transformers_ar_kv_sample_ms': _div(gpt_ar, _get(peers, 'x_transformers_ar_kv', 'sample_ms')),
             'gpt_vs_hf_gpt2_generate_sample_ms': _div(gpt_ar, _get(peers, 'hf_gpt2_generate', 'sample_ms'))}
 
+# %% ../nbs/14_bench.ipynb #f1e2d3c2
+def synthetic_jpegs(folder, n: int, px: int, distinct: int = 16, seed: int = 0) -> Path:
+    "An imagefolder of `n` captioned `px`-pixel JPEGs (shapes scenes with grain, `distinct` pictures repeated): a real set's files."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    rng, g, blobs, rows = random.Random(seed), np.random.default_rng(seed), [], []
+    for _ in range(min(n, distinct)):
+        sc = sample_scene(rng, 2)
+        a = np.asarray(render(sc, px), dtype=np.int16) + g.integers(-12, 13, (px, px, 3), dtype=np.int16)
+        f = folder/f'{len(blobs):05d}.jpg'; Image.fromarray(a.clip(0, 255).astype(np.uint8)).save(f, quality=90)
+        blobs.append((f.read_bytes(), caption(sc)))
+    for i in range(n):
+        data, cap = blobs[i % len(blobs)]
+        if i >= len(blobs): (folder/f'{i:05d}.jpg').write_bytes(data)
+        rows.append(json.dumps({'file_name': f'{i:05d}.jpg', 'text': cap}))
+    (folder/'metadata.jsonl').write_text('\n'.join(rows) + '\n')
+    return folder
+
+def loader_rate(data, batch: int, batches: int, seed: int = 0) -> dict:
+    "Images per second (wall and CPU time of this process) of reading `batches` random batches as the Trainer does."
+    order = torch.randint(0, len(data), (batches, batch), generator=torch.Generator().manual_seed(seed))
+    collate(fetch_items(data, order[0].tolist()))                                  # warm-up
+    w0, c0 = time.perf_counter(), time.process_time()
+    for idx in order: collate(fetch_items(data, idx.tolist()))
+    w, c = time.perf_counter() - w0, time.process_time() - c0
+    return dict(images_per_s=batches * batch / w, images_per_cpu_s=batches * batch / max(c, 1e-9), batches=batches)
+
+def bench_loader(bc: BenchConfig, data: str | None = None, sizes: dict | None = None, log=None, device=None) -> dict:
+    "Images per second of a file-backed set at the sizes preset: decoded at every read and decoded once, beside the step."
+    log = log or (lambda s: None)
+    cfg = load_config(bc.sizes_preset); B = cfg.train_vq.batch_size
+    with tempfile.TemporaryDirectory() as d:
+        spec = data or str(synthetic_jpegs(Path(d)/'jpegs', bc.loader_images, bc.loader_source_px))
+        dc = replace(cfg.data, spec=spec, max_items=0 if data else bc.loader_images)
+        plain = load_data(dc, 'train')
+        before = loader_rate(plain, B, bc.loader_batches)
+        t0 = time.perf_counter(); cached = cache_images(plain, Path(d)/'decoded', max_mb=dc.cache_mb, progress=False)
+        build = time.perf_counter() - t0
+        if not isinstance(cached, CachedImages): return dict(skipped=f"the set does not fit data.cache_mb={dc.cache_mb}")
+        t0 = time.perf_counter(); again = cache_images(load_data(dc, 'train'), Path(d)/'decoded', max_mb=dc.cache_mb, progress=False)
+        reread = time.perf_counter() - t0
+        after = loader_rate(cached, B, 10 * bc.loader_batches)
+        dev = torch.device(device or 'cpu')
+        on_dev = loader_rate(cached.to(dev), B, 10 * bc.loader_batches) if dev.type == 'cuda' else None   # as train-vqvae keeps it
+    res = dict(data=data or f'{bc.loader_images} synthetic {bc.loader_source_px} px JPEGs', preset=bc.sizes_preset,
+               image_size=dc.image_size, batch=B, n_images=len(plain), decoded_each_read=before, decoded_once=after,
+               speedup=after['images_per_s'] / before['images_per_s'], **({'decoded_once_on_device': on_dev} if on_dev else {}),
+               cache=dict(mb=cached.mb, build_s=build, build_images_per_s=len(plain) / build, read_back_s=reread,
+                          read_back=bool(again.loaded)))
+    step = (sizes or {}).get('models', {}).get('vqvae')
+    if step:
+        gpu = step['gpu_estimate']['images_per_s']
+        res['vqvae_step'] = dict(cpu_images_per_s=step['cpu_images_per_s'], gpu_estimate_images_per_s=gpu,
+                                 keeps_up_with_gpu_estimate={k: res[k]['images_per_s'] >= gpu for k in ('decoded_each_read', 'decoded_once')})
+    log(f"loader {res['data']} at {dc.image_size} px: {before['images_per_s']:.0f} images/s decoded at every read, "
+        f"{after['images_per_s']:.0f} decoded once ({res['speedup']:.0f}x); cache built in {build:.2f} s")
+    return res
+
+# %% ../nbs/14_bench.ipynb #f1e2d3c5
+def _mem_tracker():
+    try:
+        from torch.distributed._tools.mem_tracker import MemTracker   # PyTorch's own (a private module: guarded)
+        return MemTracker
+    except Exception: return None
+
+def profile_step(model: nn.Module, loss_fn, batch, tc: TrainConfig, warmup: bool = False, device=None) -> dict:
+    "One training step: FLOPs counted (forward and backward), peak memory by kind (MB), and its time (ms, counters on)."
+    opt = make_optimizer(model, tc)
+    def step():
+        loss, _ = loss_fn(model, batch, 0)
+        opt.zero_grad(set_to_none=True); loss.backward()
+        if tc.grad_clip: nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        opt.step()
+    if warmup: step()                               # e.g. the VQ-VAE's codebook initialisation from its first batch
+    MT = _mem_tracker(); mt = MT() if MT else None
+    fc = FlopCounterMode(display=False, depth=None, custom_mapping=_EXTRA_FLOPS)
+    with contextlib.ExitStack() as st:
+        if mt is not None: mt.track_external(model, opt); st.enter_context(mt)
+        st.enter_context(fc)
+        _sync(device); t0 = time.perf_counter(); step(); _sync(device); ms = (time.perf_counter() - t0) * 1e3
+    parts = {}
+    if mt is not None:
+        for dev_parts in mt.get_tracker_snapshot('peak').values():
+            for k, v in dev_parts.items(): parts[str(k).split('.')[-1].lower()] = parts.get(str(k).split('.')[-1].lower(), 0) + v / 2**20
+    return dict(flops=int(fc.get_total_flops()), peak_memory_mb=parts.pop('total', None), memory_mb=parts, ms=ms, step=step)
+
+def _size_parts(name: str, cfg: Config, B: int):
+    "(model, loss_fn, batch, train config) of one step of `name` at the sizes of `cfg`, batch B of random data."
+    if name == 'vqvae':
+        S = cfg.data.image_size
+        x = torch.rand(B, 3, S, S, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        return VQVAE(cfg.vq), vq_loss_fn, (x, [''] * B), cfg.train_vq
+    sp = preset_space(cfg)
+    return make_generator(name, cfg.gen, sp), GeneratorLoss(cfg.gen, sp, log_gates=False), random_tokens(sp, B, seed=1), cfg.train_gen
+
+def bench_sizes(bc: BenchConfig, device=None, log=None) -> dict:
+    "Parameters, FLOPs, peak memory and CPU time per training step at the sizes preset; the GPU step estimated from FLOPs."
+    log, dev = log or (lambda s: None), torch.device(device or 'cpu')
+    cfg = load_config(bc.sizes_preset)
+    models = {}
+    for name in bc.sizes_models:
+        steps, first = {}, None
+        for B in sorted(bc.sizes_batches):
+            if first is not None:
+                k = B / first[0]; p = first[1]
+                act = sum(v for kk, v in p['memory_mb'].items() if kk in ('act', 'temp', 'oth'))
+                guess = dict(flops=int(p['flops'] * k), peak_memory_mb=None if p['peak_memory_mb'] is None else p['peak_memory_mb'] + (k - 1) * act,
+                             cpu_step_ms=p['cpu_step_ms'] * k, measured=False)
+                if guess['cpu_step_ms'] > 1e3 * bc.sizes_max_s or (guess['peak_memory_mb'] or 0) > bc.sizes_max_mb:
+                    steps[str(B)] = guess; continue
+            torch.manual_seed(0)
+            model, loss_fn, batch, tc = _size_parts(name, cfg, B)
+            model = model.to(dev).train()
+            r = profile_step(model, loss_fn, to_device(batch, dev), tc, warmup=name == 'vqvae', device=dev)
+            ms = time_ms(r.pop('step'), repeats=1, warmup=0, device=dev)              # once more, counters off
+            steps[str(B)] = dict(flops=r['flops'], peak_memory_mb=r['peak_memory_mb'], memory_mb=r['memory_mb'], cpu_step_ms=ms, measured=True)
+            if first is None: first = (B, dict(r, cpu_step_ms=ms))
+            params = num_params(model); del model, r
+        big = max(bc.sizes_batches); per_image = steps[str(big)]['flops'] / big
+        pb = cfg.train_vq.batch_size if name == 'vqvae' else cfg.train_gen.batch_size
+        gpu_ms = per_image * pb / (bc.gpu_peak_tflops * 1e12 * bc.gpu_mfu) * 1e3
+        measured = [int(b) for b, s in steps.items() if s['measured']]
+        cpu_ips = max(measured) / (steps[str(max(measured))]['cpu_step_ms'] * 1e-3)
+        models[name] = dict(params=params, preset_batch=pb, steps=steps, flops_per_image=per_image, cpu_images_per_s=cpu_ips,
+                            gpu_estimate=dict(step_ms=gpu_ms, images_per_s=pb / (gpu_ms * 1e-3), batch=pb))
+        peaks = ', '.join(f"b{b} {s['peak_memory_mb'] or 0:.0f} MB" for b, s in steps.items())
+        log(f"sizes {bc.sizes_preset} {name}: {params:,} params, {per_image / 1e9:.2f} GFLOP per image and step, "
+            f"peak {peaks}; estimate {gpu_ms:.2f} ms per step of {pb} on the GPU")
+    return dict(preset=bc.sizes_preset, device=str(dev), dtype='float32', models=models,
+                memory_tracker='torch.distributed._tools.mem_tracker.MemTracker' if _mem_tracker() else None,
+                gpu_estimate=dict(label='an estimate from FLOPs, not a measurement', gpu=bc.gpu,
+                                  peak_tflops=bc.gpu_peak_tflops, assumed_mfu=bc.gpu_mfu,
+                                  formula='step_ms = flops_per_image * batch / (peak_tflops * 1e12 * assumed_mfu) * 1e3'))
+
 # %% ../nbs/14_bench.ipynb #f0a1b2c4
 IMPORT_MODULES = ('naruto_core.cli', 'naruto_core.sampling')    # what `naruto --help`, then `naruto generate`, import
 OPTIONAL_LIBS = ('matplotlib', 'ipywidgets', 'wandb', 'transformers', 'huggingface_hub', 'datasets')
@@ -442,6 +590,13 @@ def bench_grid(cfg: Config, bc: BenchConfig, grid: int, gflops: float, device=No
         log(f"[{grid}x{grid}] {key}: {_brief(peers[key])}")
     return dict(grid=grid, image_tokens=grid * grid, generators=gens, peers=peers, ratios=bench_ratios(gens, peers))
 
+def _bar_log(log, bar):
+    "`log`, printed above the bar; each line is one part of the bench done."
+    def f(s):
+        with bar.external_write_mode(): log(s)
+        bar.update(1)
+    return f
+
 def _brief(d: dict) -> str:
     return ', '.join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in d.items())
 
@@ -450,11 +605,15 @@ def run_bench(
     out=None,              # also write the JSON to this file
     device=None,           # default: CUDA when available, else the CPU
     log=None,              # called with one progress line at a time (e.g. print to stderr)
+    data: str | None = None,        # the loader's set (default: synthetic JPEGs)
+    progress: bool | None = None,   # a bar over the parts (None: only on a terminal)
 ) -> dict:
     "Measure ours and the peers on this machine; the JSON of `naruto bench`."
     cfg, bc = bench_config(preset)
     dev = torch.device(device) if device is not None else default_device()
-    log = log or (lambda s: None)
+    bar = progress_bar(total=4 + len(bc.grids) * (len(GENERATOR_NAMES) + 3) + len(bc.sizes_models) + 2, desc=f'bench {preset}',
+                       progress=progress, unit='part')
+    log = _bar_log(log or (lambda s: None), bar)
     t0 = time.perf_counter()
     gflops = matmul_gflops(bc.matmul_size, bc.repeats, dev)
     log(f"matmul {bc.matmul_size}x{bc.matmul_size} float32: {gflops:.1f} GFLOP/s")
@@ -471,7 +630,10 @@ def run_bench(
     v = res['vqvae']
     res['ratios']['vqvae_vs_vector_quantize_pytorch_step_ms'] = _div(_get(v, 'ours', 'step_ms'), _get(v, 'vector_quantize_pytorch', 'step_ms'))
     res['grids'] = {str(g['image_tokens']): g for g in grids[1:]}
+    res['sizes'] = bench_sizes(bc, log=log)              # on the CPU: FLOPs and memory do not need the GPU
+    res['loader'] = bench_loader(bc, data, res['sizes'], log=log, device=dev)
     res['imports'] = bench_imports(min(bc.repeats, 5), log=log)   # how fast `naruto --help` and `naruto generate` start
+    bar.close()
     res['seconds'] = time.perf_counter() - t0
     if out:
         out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
@@ -508,7 +670,29 @@ def bench_table(res: dict) -> str:
                      f"{_f(e.get('mfu'), '{:.3f}')} | {_f(s.get('ar'))} | {_f(s.get('oneshot'))} | {_f(s.get(it))} | "
                      f"{_f(e.get(f'{it}_passes'), '{:.1f}')} |")
         L += ["", "ratios ours/peer (< 1: ours faster): " + ', '.join(f"{k} {_f(v, '{:.2f}')}" for k, v in g['ratios'].items())]
-    return '\n'.join(L + _import_lines(res))
+    return '\n'.join(L + _scale_lines(res) + _import_lines(res))
+
+def _scale_lines(res: dict) -> list:
+    "The sizes and loader sections as markdown lines."
+    L, sz, lo = [], res.get('sizes'), res.get('loader')
+    if sz:
+        e = sz['gpu_estimate']
+        L += ["", f"`{sz['preset']}` sizes, one training step on the {sz['device']} in {sz['dtype']} (GPU step: {e['label']}, "
+              f"{e['gpu']} at {e['peak_tflops']:g} TFLOP/s x {e['assumed_mfu']:g}):", "",
+              "| model | params | batch | GFLOP | peak MB | CPU step ms | measured |", "|---|---|---|---|---|---|---|"]
+        for n, m in sz['models'].items():
+            for b, s in m['steps'].items():
+                L.append(f"| {n} | {m['params']:,} | {b} | {s['flops'] / 1e9:.1f} | {_f(s['peak_memory_mb'], '{:.0f}')} | "
+                         f"{s['cpu_step_ms']:.0f} | {'yes' if s['measured'] else 'extrapolated'} |")
+            L.append(f"| {n} (GPU estimate) | | {m['gpu_estimate']['batch']} | {m['flops_per_image'] * m['gpu_estimate']['batch'] / 1e9:.0f} | | "
+                     f"{m['gpu_estimate']['step_ms']:.2f} (GPU) | estimate |")
+    if lo and 'skipped' not in lo:
+        L += ["", f"loader, {lo['data']} at {lo['image_size']} px, batch {lo['batch']}: "
+              f"{lo['decoded_each_read']['images_per_s']:.0f} images/s decoded at every read, "
+              f"{lo['decoded_once']['images_per_s']:.0f} decoded once ({lo['speedup']:.0f}x; built in {lo['cache']['build_s']:.1f} s, "
+              f"{lo['cache']['mb']:.1f} MB)" + (f"; the VQ-VAE step takes {lo['vqvae_step']['cpu_images_per_s']:.0f} images/s on this CPU, "
+              f"~{lo['vqvae_step']['gpu_estimate_images_per_s']:.0f} on the GPU (estimate)" if 'vqvae_step' in lo else '')]
+    return L
 
 def plot_bench(res: dict):
     "Horizontal bars: ms per image of every model and decoding mode (peers in orange), one panel per grid."

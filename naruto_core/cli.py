@@ -49,7 +49,7 @@ def cmd_train_vqvae(args):
     from naruto_core.codes import evaluate_vqvae, train_vqvae
     cfg = run_config(args.out, args.preset, _overrides(args, 'train_vq'))
     t0 = time.time()
-    train_vqvae(cfg, args.out, use_wandb=args.use_wandb)
+    train_vqvae(cfg, args.out, use_wandb=args.use_wandb, wandb_artifacts=args.wandb_artifacts)
     if _rank() == 0: print(f"VQ-VAE run {args.out}: trained to step {cfg.train_vq.max_steps} in {time.time() - t0:.0f}s; "
           f"next: naruto encode --vqvae {args.out}", file=sys.stderr)
 
@@ -65,6 +65,21 @@ def _emit(res: dict, out=None):
     print(text)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True); Path(out).write_text(text + '\n')
+
+def _wandb_eval(args, run: RunDir, res: dict, bundle=None, vq=None, data=None):
+    "With --use_wandb: the eval report to a W&B run of its own beside the run, with a grid of prompts (or reconstructions)."
+    if not args.use_wandb: return
+    from naruto_core.gallery import log_report, prompt_scorer, recon_grid, sample_table, val_prompts
+    images, tables = {}, {}
+    if bundle is not None:
+        try: prompts = val_prompts(bundle.cfg, bundle.meta['vqvae'].get('source'))
+        except (NarutoError, TypeError): prompts = []   # a real set whose VQ-VAE run (and its captions) is not here
+        if prompts:
+            shown = sample_table(bundle, prompts, prompt_scorer(bundle.cfg), mode=args.mode, steps=args.steps,
+                                 guidance=args.guidance, seed=args.seed)
+            images['samples'], tables['samples_table'] = shown['samples'], shown['samples_table']
+    if vq is not None: images['recon'] = recon_grid(vq, data)
+    log_report(run.path, res, f"eval-{run.path.name}", 'eval', images=images, tables=tables)
 
 def cmd_eval(args):
     run = RunDir(args.ckpt)
@@ -87,19 +102,23 @@ def cmd_eval(args):
                                   num_prompts=args.num_prompts, seed=args.seed, judge_cfg=JudgeConfig(steps=args.judge_steps),
                                   log=lambda m: print(m, file=sys.stderr))
             res.update(kind='generator', ckpt=str(run.path))
+            _wandb_eval(args, run, res, bundle=bundle)
             return _emit(res, args.out)
         cap = load_generator(run.path, which='captioner') if bundle.model.can_caption else None   # captions: the 2A model
         res = evaluate_generator(bundle, mode=args.mode, steps=args.steps, guidance=args.guidance, temperature=args.temperature,
                                  prompts=prompts, num_prompts=args.num_prompts, seed=args.seed, caption_bundle=cap)
         res.update(kind='generator', ckpt=str(run.path))
+        _wandb_eval(args, run, res, bundle=bundle)
         return _emit(res, args.out)
     from naruto_core.codes import evaluate_vqvae, load_vqvae
     from naruto_core.data import load_data
     model, cfg = load_vqvae(run.path)
     if args.data: cfg.data.spec = args.data
     t0 = time.time()
-    res = evaluate_vqvae(model, load_data(cfg.data, 'val'))
+    data = load_data(cfg.data, 'val', cache=None if args.data else run.path/'decoded')   # decoded once by train-vqvae
+    res = evaluate_vqvae(model, data, progress=None)
     res.update(kind='vqvae', ckpt=str(run.path), data=cfg.data.spec, split='val', seconds=round(time.time() - t0, 2))
+    _wandb_eval(args, run, res, vq=model, data=data)
     _emit(res, args.out)
 
 # %% ../nbs/15_cli.ipynb #cc42d2ff
@@ -111,7 +130,11 @@ def cmd_train(args):
     cfg = run_config(out, args.preset, o)
     if args.model != 'cftn2' and args.stage: raise NarutoError("--stage applies to the cftn2 curriculum only")
     t0 = time.time()
-    train_generator(cfg, args.model, args.vqvae, out, use_wandb=args.use_wandb)
+    shown = None
+    if args.use_wandb:                       # a grid of fixed prompts at every validation, with their scores
+        from naruto_core.gallery import sample_val_fn
+        shown = sample_val_fn(out, args.vqvae)
+    train_generator(cfg, args.model, args.vqvae, out, use_wandb=args.use_wandb, extra_val=shown, wandb_artifacts=args.wandb_artifacts)
     if _rank() == 0: print(f"{args.model} run {out}: trained to step {cfg.train_gen.max_steps} in {time.time() - t0:.0f}s; "
           f"next: naruto generate --ckpt {out} --prompt '...'", file=sys.stderr)
 
@@ -193,7 +216,7 @@ def cmd_bench(args):
         print(json.dumps(res, indent=2)); print(quality_table(res), file=sys.stderr)
         return
     from naruto_core.bench import bench_table, run_bench
-    res = run_bench(args.preset, args.out, log=log)
+    res = run_bench(args.preset, args.out, log=log, data=args.data)
     print(json.dumps(res, indent=2))
     print(bench_table(res), file=sys.stderr)
 
@@ -217,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add('train-vqvae', 'stage 1: train (or resume) the VQ-VAE tokenizer')
     _common(s, 'runs/vqvae')
+    _flag(s, 'wandb_artifacts', action='store_true', help='with --use_wandb: also log every checkpoint as a W&B model artifact')
 
     s = add('encode', 'cache the code grids of a data set in the VQ-VAE run directory')
     _flag(s, 'vqvae', required=True, help='VQ-VAE run directory'); _flag(s, 'data', default=None, help='data spec (default: the run\'s)')
@@ -227,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(s, 'stage', choices=['2A', '2B'], default=None, help='cftn2 curriculum stage (default: the config\'s)')
     _common(s, None)
     _flag(s, 'out', default=None, help='run directory (default: runs/MODEL)')
+    _flag(s, 'wandb_artifacts', action='store_true', help='with --use_wandb: also log every checkpoint as a W&B model artifact')
 
     s = add('generate', 'render images for a prompt')
     _flag(s, 'ckpt', required=True, help='generator run directory, or hf://USER/NAME[@REVISION] (a run pushed to the Hub)')
@@ -255,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(s, 'data', default=None, help='VQ-VAE: data spec to evaluate on (default: the run\'s validation split)')
     _flag(s, 'judge_steps', type=int, default=1500, help='real-picture runs: training steps of the in-domain judge (cached per data set)')
     _flag(s, 'out', default=None, help='also write the JSON here')
+    _flag(s, 'use_wandb', action='store_true', help='also log the report, with a grid of prompts or reconstructions, to W&B')
 
     s = add('bench', 'measure speed and quality of ours and the peer libraries on this machine (JSON)')
     _flag(s, 'preset', default='tiny'); _flag(s, 'out', default=None)
@@ -263,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(s, 'vqvae', default=None, help='with --quality: the VQ-VAE run to use (default: train one in DIR/vqvae)')
     _flag(s, 'models', default='lstm,gpt,cftn,cftn2', help='with --quality: comma-separated generators')
     _flag(s, 'num_prompts', type=int, default=200, help='with --quality: seen prompts (plus half as many held-out)')
+    _flag(s, 'data', default=None, help='the loader measurement\'s set (default: synthetic JPEGs)')
     _flag(s, 'set', action='append', default=[], metavar='KEY=VALUE', help='with --quality: config override for every run')
     s = add('push', 'upload a generator run to the Hugging Face Hub with a model card (token: HF_TOKEN or `hf auth login`)')
     _flag(s, 'ckpt', required=True, help='generator run directory'); _flag(s, 'repo', required=True, help='USER/NAME on the Hub')

@@ -15,8 +15,9 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from .blocks import Block, init_weights
-from .config import DataConfig, NarutoError
+from .config import DataConfig, NarutoError, progress_bar
 from .data import collate, load_data
+from .evaluation import GenerationBar
 from .runs import fingerprint_bytes
 from .tokenizer import encode_text, load_tokenizer, save_tokenizer, train_tokenizer
 
@@ -95,7 +96,7 @@ def clip_loss(img: Tensor, txt: Tensor, log_scale: Tensor) -> Tensor:
     target = torch.arange(len(img), device=img.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
-def train_judge(images: Tensor, captions: list, cfg: JudgeConfig = JudgeConfig(), log=None) -> Judge:
+def train_judge(images: Tensor, captions: list, cfg: JudgeConfig = JudgeConfig(), log=None, progress: bool | None = None) -> Judge:
     "A judge trained on pairs (images (N, 3, S, S) in [-1, 1], captions): AdamW, warmup and cosine decay, random flips."
     if len(images) < 2: raise NarutoError("the judge needs at least two captioned images to train on")
     g = torch.Generator().manual_seed(cfg.seed); torch.manual_seed(cfg.seed)
@@ -106,7 +107,7 @@ def train_judge(images: Tensor, captions: list, cfg: JudgeConfig = JudgeConfig()
     warm = max(1, cfg.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1, s / cfg.steps))))
     judge.train()
-    for step in range(cfg.steps):
+    for step in progress_bar(range(cfg.steps), desc='training the judge', progress=progress):
         idx = torch.randperm(len(images), generator=g)[:cfg.batch_size]
         x = images[idx]
         flip = torch.rand(len(x), generator=g) < 0.5
@@ -171,9 +172,10 @@ def retrieval(judge: Judge, images: Tensor, real: Tensor, truth: Tensor, ks=(1, 
 def judge_cache_dir() -> Path:
     return Path(os.environ.get('NARUTO_CACHE', Path.home()/'.cache'/'naruto_core'))/'judges'
 
-def load_or_train_judge(data: DataConfig, cfg: JudgeConfig = JudgeConfig(), cache_dir=None, log=None) -> tuple:
+def load_or_train_judge(data: DataConfig, cfg: JudgeConfig = JudgeConfig(), cache_dir=None, log=None,
+                        progress: bool | None = None) -> tuple:
     "(judge, train pairs (images, captions), val pairs) of data spec `data`; the judge from the cache or trained on train."
-    tr, va = load_data(data, 'train'), load_data(data, 'val')
+    tr, va = (load_data(data, s, cache=True, progress=progress) for s in ('train', 'val'))   # every picture decoded once
     tr_x, tr_c = collate([tr[i] for i in range(len(tr))]) or (torch.zeros(0, 3, data.image_size, data.image_size), [])
     va_x, va_c = collate([va[i] for i in range(len(va))]) or (torch.zeros(0, 3, data.image_size, data.image_size), [])
     key = json.dumps(dict(spec=data.spec, size=data.image_size, n=len(tr_c), cfg=asdict(cfg)), sort_keys=True)
@@ -183,7 +185,7 @@ def load_or_train_judge(data: DataConfig, cfg: JudgeConfig = JudgeConfig(), cach
         judge = Judge(cfg, load_tokenizer(d/'tokenizer'))
         judge.load_state_dict(load_file(str(d/'judge.safetensors'))); judge.eval()
     else:
-        judge = train_judge(tr_x, list(tr_c), cfg, log=log)
+        judge = train_judge(tr_x, list(tr_c), cfg, log=log, progress=progress)
         tmp = d.with_name(d.name + '.tmp'); tmp.mkdir(parents=True, exist_ok=True)
         save_tokenizer(judge.tok, tmp/'tokenizer'); save_file(judge.state_dict(), str(tmp/'judge.safetensors'))
         (tmp/'meta.json').write_text(key + '\n')
@@ -193,18 +195,26 @@ def load_or_train_judge(data: DataConfig, cfg: JudgeConfig = JudgeConfig(), cach
 
 # %% ../nbs/12a_clip.ipynb #b7b326c9
 def judge_generator(bundle, mode: str | None = None, steps: int = 12, guidance: float = 0.0, temperature: float = 1.0,
-                    num_prompts: int = 200, seed: int = 0, judge_cfg: JudgeConfig = JudgeConfig(), log=None) -> dict:
+                    num_prompts: int = 200, seed: int = 0, judge_cfg: JudgeConfig = JudgeConfig(), log=None,
+                    progress: bool | None = None) -> dict:
     "In-domain figures of a generator run (`load_generator`) on its own data set, with their ceilings and chance."
     from naruto_core.sampling import generate
-    judge, (tr_x, tr_c), (va_x, va_c) = load_or_train_judge(bundle.cfg.data, judge_cfg, log=log)
+    judge, (tr_x, tr_c), (va_x, va_c) = load_or_train_judge(bundle.cfg.data, judge_cfg, log=log, progress=progress)
     if not va_c: raise NarutoError(f"data set '{bundle.cfg.data.spec}' has no validation pictures to judge against")
     g = torch.Generator().manual_seed(seed)
     vi = torch.randperm(len(va_c), generator=g)[:num_prompts]; ti = torch.randperm(len(tr_c), generator=g)[:num_prompts]
     kw = dict(mode=mode, steps=steps, guidance=guidance, temperature=temperature, seed=seed)
-    t0 = time.perf_counter(); fake = generate(bundle, [va_c[i] for i in vi], **kw); spi = (time.perf_counter() - t0) / len(vi)
+    bar = GenerationBar(bundle, len(vi), progress=progress)
+    if bar.on: bar.calibrate(lambda: generate(bundle, [va_c[i] for i in vi[:2]], **kw))   # one batch counted (only for the bar)
+    t0 = time.perf_counter()
+    with bar: fake = generate(bundle, [va_c[i] for i in vi], **kw)
+    spi = (time.perf_counter() - t0) / len(vi)
     res = judge_images(judge, fake, [va_c[i] for i in vi], va_x, va_c, seed=seed)
     ceil = judge_images(judge, va_x[vi], [va_c[i] for i in vi], va_x, va_c, seed=seed)
-    res.update(retrieval(judge, generate(bundle, [tr_c[i] for i in ti], **kw), tr_x, ti))
+    again = GenerationBar(bundle, len(ti), desc='generating (retrieval)', progress=progress)
+    again.leaf, again.calls = bar.leaf, bar.calls             # the same batches: calibrated above
+    with again: drawn = generate(bundle, [tr_c[i] for i in ti], **kw)
+    res.update(retrieval(judge, drawn, tr_x, ti))
     res.update({f'ceiling_{k}': v for k, v in ceil.items() if k in ('r_precision', 'clip_score', 'kid', 'fid', 'degenerate_share')})
     res.update({f'ceiling_{k}': v for k, v in retrieval(judge, tr_x[ti], tr_x, ti).items()})
     res.update(chance_r_precision=0.01, chance_retrieval_top1=1 / len(tr_c), chance_retrieval_top10=min(1, 10 / len(tr_c)),

@@ -13,6 +13,7 @@ from .codes import cache_codes, evaluate_vqvae, load_vqvae, train_vqvae
 from .config import NarutoError
 from .data import data_splits, load_data
 from .evaluation import demo_samples, evaluate_generator
+from .gallery import log_report, sample_val_fn
 from .generators import load_generator
 from .runs import RunDir, run_config
 from .stage2 import train_generator
@@ -74,7 +75,8 @@ def run_demo(
     cache_codes(vq_dir, splits=data_splits(cfg.data.spec)); secs['codes'] = time.time() - t; t = time.time()
     print(f"[3/4] CFTN v2, stage 2A then 2B (switch at step {cfg.gen.switch_step}) -> {gen_dir}", file=sys.stderr)
     gcfg = run_config(gen_dir, preset, o)
-    train_generator(gcfg, 'cftn2', vq_dir, gen_dir, use_wandb=use_wandb); secs['cftn2'] = time.time() - t; t = time.time()
+    shown = sample_val_fn(gen_dir, vq_dir, prompts=DEMO_PROMPTS if cfg.data.spec == 'shapes' else None) if use_wandb else None
+    train_generator(gcfg, 'cftn2', vq_dir, gen_dir, use_wandb=use_wandb, extra_val=shown); secs['cftn2'] = time.time() - t; t = time.time()
     print("[4/4] evaluation and samples", file=sys.stderr)
     b = load_generator(gen_dir)
     vq, _ = load_vqvae(vq_dir)
@@ -96,4 +98,5 @@ def run_demo(
     rep['seconds'], rep['peak_memory_mb'] = {k: round(v, 1) for k, v in secs.items()}, _peak_rss_mb()
     (out/'report.json').write_text(json.dumps(rep, indent=2) + '\n')
     (out/'report.md').write_text(report_markdown(rep))
+    if use_wandb: log_report(out, rep, f'demo-{out.name}', 'demo', images={k: out/f'{k}.png' for k in ('samples', 'gates')})
     return rep

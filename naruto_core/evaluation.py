@@ -10,13 +10,13 @@ from pathlib import Path
 
 import torch
 
-from .config import NarutoError
+from .config import NarutoError, progress_bar
 from .probe import AttributeProbe, load_or_train_probe, read_attributes
 from .shapes import COLOURS, CaptionError, Scene, caption, image_grid, is_heldout, parse_caption, pil_to_tensor, render, sample_scene
 
 # %% auto #0
 __all__ = ['ATTRIBUTES', 'score_reading', 'prompt_scores', 'prompt_accuracy', 'split_report', 'eval_prompts', 'unparsable',
-           'scene_agreement', 'evaluate_generator', 'demo_samples']
+           'scene_agreement', 'GenerationBar', 'evaluate_generator', 'demo_samples']
 
 # %% ../nbs/12_eval.ipynb #9e141f32
 ATTRIBUTES = ('kind', 'colour', 'size', 'position', 'background')
@@ -106,10 +106,42 @@ def _parse_or_none(text):
     try: return parse_caption(text)
     except NarutoError: return None
 
+# %% ../nbs/12_eval.ipynb #b5e0c1a2
+class GenerationBar:
+    "A bar over the batches `generate_tokens` decodes, moved from inside the model: one warm-up batch counts its layer calls."
+    def __init__(self, bundle, n_prompts: int, desc: str = 'generating', progress: bool | None = None, batch_size: int = 64, **kw):
+        self.model, self.leaf, self.calls, self.hook = bundle.model, None, 0, None
+        self.bar = progress_bar(total=max(1, math.ceil(n_prompts / batch_size)), desc=desc, progress=progress,
+                                bar_format='{l_bar}{bar}| {elapsed}<{remaining}', **kw)
+
+    @property
+    def on(self) -> bool: return not self.bar.disable
+
+    def calibrate(self, fn):
+        "`fn()` decodes one batch (the warm-up): count each layer's calls; returns what `fn` returns."
+        if self.bar.disable: return fn()
+        counts, leaves = {}, [(n, m) for n, m in self.model.named_modules() if not list(m.children())]
+        hs = [m.register_forward_hook(lambda *a, n=n: counts.__setitem__(n, counts.get(n, 0) + 1)) for n, m in leaves]
+        try: return fn()
+        finally:
+            for h in hs: h.remove()
+            if counts: self.leaf = max(counts, key=counts.get); self.calls = counts[self.leaf]
+
+    def __enter__(self):
+        if self.leaf is not None:
+            self.hook = dict(self.model.named_modules())[self.leaf].register_forward_hook(self._tick)
+        return self
+
+    def _tick(self, *args): self.bar.update(1 / self.calls)     # returns None: the layer's output stays as it was
+
+    def __exit__(self, *exc):
+        if self.hook is not None: self.hook.remove(); self.hook = None
+        self.bar.close()
+
 # %% ../nbs/12_eval.ipynb #f7925fea
 def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidance: float = 0.0, temperature: float = 1.0,
                        prompts: list | None = None, num_prompts: int = 200, seed: int = 0, probe=None,
-                       caption: bool = True, caption_bundle=None) -> dict:
+                       caption: bool = True, caption_bundle=None, progress: bool | None = None) -> dict:
     "Prompt accuracy (seen / held-out, one / two shapes), per attribute, caption accuracy and time per image."
     import time
     from naruto_core.sampling import caption_images, decode_tokens, generate_tokens
@@ -130,9 +162,10 @@ def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidanc
         prompts = [p for i, p in enumerate(prompts, 1) if i not in skip]
     if not prompts: raise NarutoError("no prompt the shapes grammar can parse: the probe cannot score them")
     kw = dict(mode=mode, steps=steps, guidance=guidance, temperature=temperature, seed=seed)
-    generate_tokens(bundle, prompts[:2], **kw)                                   # warm-up, not timed
+    bar = GenerationBar(bundle, len(prompts), progress=progress)
+    bar.calibrate(lambda: generate_tokens(bundle, prompts[:2], **kw))           # warm-up, not timed
     t0 = time.perf_counter()
-    tokens = generate_tokens(bundle, prompts, **kw)
+    with bar: tokens = generate_tokens(bundle, prompts, **kw)
     spi = (time.perf_counter() - t0) / len(prompts)
     images = torch.cat([decode_tokens(bundle, tokens[i:i + 256]).cpu() for i in range(0, len(tokens), 256)])
     scores = prompt_scores(probe, images, prompts)
@@ -150,7 +183,7 @@ def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidanc
         scenes = [parse_caption(p) for p in prompts]
         truth = torch.stack([pil_to_tensor(render(s, size)) for s in scenes])
         caps = []
-        for i in range(0, len(truth), 128): caps += caption_images(cb, truth[i:i + 128])
+        for i in progress_bar(range(0, len(truth), 128), desc='captioning', progress=progress): caps += caption_images(cb, truth[i:i + 128])
         res['caption_accuracy'] = sum(scene_agreement(s, _parse_or_none(c)) for s, c in zip(scenes, caps)) / len(scenes)
         res['caption_examples'] = [dict(truth=p, caption=c) for p, c in list(zip(prompts, caps))[:5]]
     return res

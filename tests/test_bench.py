@@ -66,6 +66,20 @@ def test_bench_tiny_json(tmp_path):
     for n, g in res['grids'].items():
         assert g['image_tokens'] == int(n) == g['grid'] ** 2
         check_grid(g['generators'], g['peers'], g['ratios'])
+    sz = res['sizes']                                               # one training step at the sizes preset (tiny here)
+    assert sz['preset'] == 'tiny' and 'estimate' in sz['gpu_estimate']['label'] and positive(sz['gpu_estimate']['peak_tflops'])
+    assert set(sz['models']) == {'vqvae', 'cftn2'}
+    for name, m in sz['models'].items():
+        assert isinstance(m['params'], int) and positive(m['flops_per_image']) and positive(m['cpu_images_per_s'])
+        assert set(m['steps']) == {'1', '8'}, (name, m['steps'].keys())
+        for b, s in m['steps'].items():
+            assert positive(s['flops']) and positive(s['peak_memory_mb']) and positive(s['cpu_step_ms']) and s['measured'] is True, (name, b, s)
+        assert m['steps']['8']['flops'] > m['steps']['1']['flops'] and positive(m['gpu_estimate']['step_ms'])
+    lo = res['loader']                                              # a file-backed set: decoded at every read, decoded once
+    for k in ('decoded_each_read', 'decoded_once'): assert positive(lo[k]['images_per_s']) and positive(lo[k]['images_per_cpu_s']), (k, lo[k])
+    assert positive(lo['speedup']) and lo['cache']['read_back'] is True and positive(lo['cache']['build_s']) and lo['n_images'] > 0
+    assert set(lo['vqvae_step']['keeps_up_with_gpu_estimate']) == {'decoded_each_read', 'decoded_once'}
+    assert 'decoded once' in r.stderr and 'sizes, one training step' in r.stderr      # in the table too
 
 
 def test_bench_unknown_preset_is_one_line():
