@@ -18,8 +18,9 @@ from .generators import Generator, GeneratorBundle, null_like
 from .tokenizer import decode_text, encode_text
 
 # %% auto #0
-__all__ = ['guided', 'filter_logits', 'gumbel_like', 'sample_probs', 'remask', 'guidance_weight', 'sample_masked', 'sample_ar',
-           'sample_caption', 'generate_tokens', 'decode_tokens', 'generate', 'caption_images']
+__all__ = ['CHOICE_TEMPERATURE', 'guided', 'filter_logits', 'gumbel_like', 'sample_probs', 'remask', 'guidance_weight',
+           'sample_masked', 'sample_ar', 'sample_caption', 'generate_tokens', 'decode_tokens', 'generate',
+           'caption_images']
 
 # %% ../nbs/11_sampling.ipynb #5a619c14
 def guided(fn, text: Tensor, null: Tensor | None, guidance: float, *args) -> Tensor:
@@ -59,6 +60,8 @@ def remask(pred: Tensor, conf: Tensor, unknown: Tensor, n_masked, mask_id: int) 
     return torch.where((conf <= cut) & (n[:, None] > 0), torch.full_like(pred, mask_id), pred)
 
 # %% ../nbs/11_sampling.ipynb #92a18703
+CHOICE_TEMPERATURE = 20.0   # Gumbel noise on the confidences that decide what stays (MaskGIT: 4.5); measured below
+
 def guidance_weight(guidance: float, decided: float, schedule: str = 'constant') -> float:
     "The guidance weight at a step where a share `decided` of the tokens is already fixed: constant, or ramping linearly with it."
     if schedule == 'constant': return guidance
@@ -67,12 +70,13 @@ def guidance_weight(guidance: float, decided: float, schedule: str = 'constant')
 
 @torch.no_grad()
 def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: float = 0.0, temperature: float = 1.0,
-                  top_k: int = 0, choice_temperature: float = 4.5, generator: torch.Generator | None = None,
+                  top_k: int = 0, choice_temperature: float | None = None, generator: torch.Generator | None = None,
                   greedy: bool | None = None, history: list | None = None, init: Tensor | None = None,
                   guidance_schedule: str = 'constant') -> Tensor:
     "Image tokens (B, N) for captions `text` (B, T) by MaskGIT decoding in `steps` passes (1 = one-shot); `init`: codes kept, K = decode."
     sp = model.space; B, N, K = text.shape[0], sp.num_image_tokens, sp.codebook_size
     greedy = steps == 1 if greedy is None else greedy
+    choice_temperature = CHOICE_TEMPERATURE if choice_temperature is None else choice_temperature
     guidance_weight(0.0, 0.0, guidance_schedule)                                # validates the schedule
     cond = model.condition(torch.cat([text, null_like(text, sp)]) if guidance else text)   # the caption, read once
     tokens = torch.full((B, N), K, dtype=torch.long, device=text.device) if init is None else init.clone()
@@ -151,7 +155,8 @@ def sample_caption(model: nn.Module, codes: Tensor, steps: int = 0) -> Tensor:
 @torch.no_grad()
 def generate_tokens(bundle: GeneratorBundle, prompts: list, mode: str | None = None, steps: int = 12,
                     guidance: float = GUIDANCE, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
-                    batch_size: int = 64, guidance_schedule: str = 'constant') -> Tensor:
+                    batch_size: int = 64, guidance_schedule: str = 'constant',
+                    choice_temperature: float | None = None) -> Tensor:
     "Image tokens (len(prompts), N) for `prompts`."
     m = bundle.model; mode = mode or m.default_mode
     if mode not in ('oneshot', 'iterative', 'ar'): raise NarutoError(f"unknown mode '{mode}' (oneshot, iterative, ar)")
@@ -171,7 +176,7 @@ def generate_tokens(bundle: GeneratorBundle, prompts: list, mode: str | None = N
             toks = sample_masked(bundle.model, text, steps=1 if mode == 'oneshot' else steps, guidance=guidance,
                                  temperature=max(temperature, 1e-6), top_k=top_k, generator=g,
                                  greedy=True if mode == 'oneshot' or temperature == 0 else False,
-                                 guidance_schedule=guidance_schedule)
+                                 guidance_schedule=guidance_schedule, choice_temperature=choice_temperature)
         out.append(toks)
     return torch.cat(out)
 
