@@ -98,6 +98,7 @@ def cmd_eval(args):
         if bundle.cfg.data.spec != 'shapes':         # real pictures: the in-domain judge (12a_clip), not the shapes probe
             from naruto_core.clip import JudgeConfig, judge_generator
             if prompts: raise NarutoError("--prompts applies to shapes runs: a real-picture run is judged on its own data set's captions")
+            if args.judge_steps < 1: raise NarutoError("--judge_steps 0 leaves nothing to measure: a real-picture run is scored by the judge only")
             res = judge_generator(bundle, mode=args.mode, steps=args.steps, guidance=args.guidance, temperature=args.temperature,
                                   num_prompts=args.num_prompts, seed=args.seed, judge_cfg=JudgeConfig(steps=args.judge_steps),
                                   log=lambda m: print(m, file=sys.stderr))
@@ -107,6 +108,12 @@ def cmd_eval(args):
         cap = load_generator(run.path, which='captioner') if bundle.model.can_caption else None   # captions: the 2A model
         res = evaluate_generator(bundle, mode=args.mode, steps=args.steps, guidance=args.guidance, temperature=args.temperature,
                                  prompts=prompts, num_prompts=args.num_prompts, seed=args.seed, caption_bundle=cap)
+        if args.judge_steps > 0:       # beside the probe, the judge trained on the shapes training split: both on one set
+            from naruto_core.clip import JudgeConfig, judge_generator
+            j = judge_generator(bundle, mode=args.mode, steps=args.steps, guidance=args.guidance, temperature=args.temperature,
+                                num_prompts=args.num_prompts, seed=args.seed, judge_cfg=JudgeConfig(steps=args.judge_steps),
+                                log=lambda m: print(m, file=sys.stderr), prompts=prompts)
+            res.update({k: v for k, v in j.items() if k not in res}, judge_n=j['n'], judge_seconds_per_image=j['seconds_per_image'])
         res.update(kind='generator', ckpt=str(run.path))
         _wandb_eval(args, run, res, bundle=bundle)
         return _emit(res, args.out)
@@ -202,7 +209,8 @@ def cmd_caption(args):
 # %% ../nbs/15_cli.ipynb #3dd53564
 def cmd_demo(args):
     from naruto_core.demo import report_markdown, run_demo
-    rep = run_demo(args.out, args.preset, data=args.data, overrides=args.set, guidance=args.guidance, use_wandb=args.use_wandb)
+    rep = run_demo(args.out, args.preset, data=args.data, overrides=args.set, guidance=args.guidance, use_wandb=args.use_wandb,
+                   judge_steps=args.judge_steps)
     print(report_markdown(rep))
 
 # %% ../nbs/15_cli.ipynb #61c267f3
@@ -211,7 +219,8 @@ def cmd_bench(args):
     if args.quality:
         from naruto_core.quality import compare_generators, quality_table
         res = compare_generators(args.quality, args.preset, vqvae=args.vqvae, models=args.models.split(','),
-                                 num_prompts=args.num_prompts, overrides=args.set, log=log, progress=None)
+                                 num_prompts=args.num_prompts, overrides=args.set, log=log, progress=None,
+                                 data=args.data, judge_steps=args.judge_steps)
         if args.out: Path(args.out).write_text(json.dumps(res, indent=2) + '\n')
         print(json.dumps(res, indent=2)); print(quality_table(res), file=sys.stderr)
         return
@@ -234,9 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name, help):
         s = sub.add_parser(name, help=help, description=help); s.set_defaults(command=name); return s
 
-    s = add('demo', 'the whole pipeline on the embedded shapes set: VQ-VAE, codes, CFTN v2 through 2A and 2B, samples and a report')
+    s = add('demo', 'the whole pipeline on any data set (default: the embedded shapes set): VQ-VAE, codes, CFTN v2 through 2A and 2B, '
+            'samples and a report (the attribute probe\'s on shapes, the in-domain judge\'s on any other set)')
     _common(s, 'runs/demo', steps=False)
     _flag(s, 'guidance', type=float, default=GUIDANCE, help='guidance scale of the guided iterative samples (default: %(default)s)')
+    _flag(s, 'judge_steps', type=int, default=1500, help='any set but shapes: training steps of the in-domain judge (cached per data set)')
 
     s = add('train-vqvae', 'stage 1: train (or resume) the VQ-VAE tokenizer')
     _common(s, 'runs/vqvae')
@@ -272,13 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(s, 'ckpt', required=True, help='CFTN v2 run directory (its stage2A/ weights are used when present)'); _flag(s, 'image', required=True)
     _flag(s, 'steps', type=int, default=0, help='0: left to right, one position per pass (default); K: K MaskGIT passes')
 
-    s = add('eval', 'measure a run (JSON): prompt accuracy for a shapes generator, in-domain judge figures for any other, PSNR and codebook figures for a VQ-VAE')
+    s = add('eval', 'measure a run (JSON): in-domain judge figures for a generator of any data set (with the probe\'s prompt accuracy first on shapes), '
+            'PSNR and codebook figures for a VQ-VAE')
     _flag(s, 'ckpt', required=True); _flag(s, 'prompts', default=None, help='file of captions, one per line')
     _flag(s, 'mode', choices=['oneshot', 'iterative', 'ar'], default=None); _flag(s, 'steps', type=int, default=12)
     _flag(s, 'guidance', type=float, default=GUIDANCE, help='classifier-free guidance weight w: l_c + w (l_c - l_u); 0 = off (default: %(default)s)'); _flag(s, 'temperature', type=float, default=1.0)
     _flag(s, 'num_prompts', type=int, default=200); _flag(s, 'seed', type=int, default=0)
     _flag(s, 'data', default=None, help='VQ-VAE: data spec to evaluate on (default: the run\'s validation split)')
-    _flag(s, 'judge_steps', type=int, default=1500, help='real-picture runs: training steps of the in-domain judge (cached per data set)')
+    _flag(s, 'judge_steps', type=int, default=1500, help='training steps of the in-domain judge (cached per data set); '
+          '0: no judge, for a shapes run the probe\'s figures only')
     _flag(s, 'out', default=None, help='also write the JSON here')
     _flag(s, 'use_wandb', action='store_true', help='also log the report, with a grid of prompts or reconstructions, to W&B')
 
@@ -288,8 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
           'the preset\'s budget and score every decoding mode (quality against time per image)')
     _flag(s, 'vqvae', default=None, help='with --quality: the VQ-VAE run to use (default: train one in DIR/vqvae)')
     _flag(s, 'models', default='lstm,gpt,cftn,cftn2', help='with --quality: comma-separated generators')
-    _flag(s, 'num_prompts', type=int, default=200, help='with --quality: seen prompts (plus half as many held-out)')
-    _flag(s, 'data', default=None, help='the loader measurement\'s set (default: synthetic JPEGs)')
+    _flag(s, 'num_prompts', type=int, default=200, help='with --quality: seen prompts (plus half as many held-out); any set but shapes: validation captions')
+    _flag(s, 'data', default=None, help='the loader measurement\'s set (default: synthetic JPEGs); with --quality: data spec to train '
+          'and score on (default: the preset\'s, or the VQ-VAE\'s); '
+          'any set but shapes is scored by the in-domain judge instead of the probe')
+    _flag(s, 'judge_steps', type=int, default=1500, help='with --quality on any set but shapes: training steps of the in-domain judge')
     _flag(s, 'set', action='append', default=[], metavar='KEY=VALUE', help='with --quality: config override for every run')
     s = add('push', 'upload a generator run to the Hugging Face Hub with a model card (token: HF_TOKEN or `hf auth login`)')
     _flag(s, 'ckpt', required=True, help='generator run directory'); _flag(s, 'repo', required=True, help='USER/NAME on the Hub')

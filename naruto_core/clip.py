@@ -196,29 +196,36 @@ def load_or_train_judge(data: DataConfig, cfg: JudgeConfig = JudgeConfig(), cach
 # %% ../nbs/12a_clip.ipynb #b7b326c9
 def judge_generator(bundle, mode: str | None = None, steps: int = 12, guidance: float = 0.0, temperature: float = 1.0,
                     num_prompts: int = 200, seed: int = 0, judge_cfg: JudgeConfig = JudgeConfig(), log=None,
-                    progress: bool | None = None) -> dict:
+                    prompts: list | None = None, progress: bool | None = None) -> dict:
     "In-domain figures of a generator run (`load_generator`) on its own data set, with their ceilings and chance."
     from naruto_core.sampling import generate
     judge, (tr_x, tr_c), (va_x, va_c) = load_or_train_judge(bundle.cfg.data, judge_cfg, log=log, progress=progress)
     if not va_c: raise NarutoError(f"data set '{bundle.cfg.data.spec}' has no validation pictures to judge against")
     g = torch.Generator().manual_seed(seed)
     vi = torch.randperm(len(va_c), generator=g)[:num_prompts]; ti = torch.randperm(len(tr_c), generator=g)[:num_prompts]
+    asked = list(prompts) if prompts else [va_c[i] for i in vi]         # the prompts drawn: given, or val captions
     kw = dict(mode=mode, steps=steps, guidance=guidance, temperature=temperature, seed=seed)
-    bar = GenerationBar(bundle, len(vi), progress=progress)
-    if bar.on: bar.calibrate(lambda: generate(bundle, [va_c[i] for i in vi[:2]], **kw))   # one batch counted (only for the bar)
-    t0 = time.perf_counter()
-    with bar: fake = generate(bundle, [va_c[i] for i in vi], **kw)
-    spi = (time.perf_counter() - t0) / len(vi)
-    res = judge_images(judge, fake, [va_c[i] for i in vi], va_x, va_c, seed=seed)
+    with warnings.catch_warnings():    # the data's own captions are cut to the run's length as in training, quietly
+        if not prompts: warnings.filterwarnings('ignore', message='encode_text')
+        bar = GenerationBar(bundle, len(asked), progress=progress)
+        if bar.on: bar.calibrate(lambda: generate(bundle, asked[:2], **kw))   # one batch counted (only for the bar)
+        t0 = time.perf_counter()
+        with bar: fake = generate(bundle, asked, **kw)
+        spi = (time.perf_counter() - t0) / len(asked)
+    res = judge_images(judge, fake, asked, va_x, va_c, seed=seed)
     ceil = judge_images(judge, va_x[vi], [va_c[i] for i in vi], va_x, va_c, seed=seed)
-    again = GenerationBar(bundle, len(ti), desc='generating (retrieval)', progress=progress)
-    again.leaf, again.calls = bar.leaf, bar.calls             # the same batches: calibrated above
-    with again: drawn = generate(bundle, [tr_c[i] for i in ti], **kw)
-    res.update(retrieval(judge, drawn, tr_x, ti))
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='encode_text')
+        again = GenerationBar(bundle, len(ti), desc='generating (retrieval)', progress=progress)
+        again.leaf, again.calls = bar.leaf, bar.calls             # the same batches: calibrated above
+        with again: drawn = generate(bundle, [tr_c[i] for i in ti], **kw)
+        res.update(retrieval(judge, drawn, tr_x, ti))
     res.update({f'ceiling_{k}': v for k, v in ceil.items() if k in ('r_precision', 'clip_score', 'kid', 'fid', 'degenerate_share')})
     res.update({f'ceiling_{k}': v for k, v in retrieval(judge, tr_x[ti], tr_x, ti).items()})
-    res.update(chance_r_precision=0.01, chance_retrieval_top1=1 / len(tr_c), chance_retrieval_top10=min(1, 10 / len(tr_c)),
+    res.update(chance_r_precision=1 / min(100, len(va_c)),    # 1 in 100, or in fewer when val is small
+               chance_retrieval_top1=1 / len(tr_c), chance_retrieval_top10=min(1, 10 / len(tr_c)),
                mode=mode or bundle.model.default_mode, steps=steps, guidance=guidance, data=bundle.cfg.data.spec,
+               prompts='given' if prompts else 'val captions', judge_steps=judge_cfg.steps,
                seconds_per_image=spi, note='in-domain judge trained on the training split; KID/FID are on its features, '
                'not comparable with Inception figures')
     return res

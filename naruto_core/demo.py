@@ -19,7 +19,7 @@ from .runs import RunDir, run_config
 from .stage2 import train_generator
 
 # %% auto #0
-__all__ = ['DEMO_PROMPTS', 'report_markdown', 'run_demo']
+__all__ = ['DEMO_PROMPTS', 'JUDGE_COLUMNS', 'judge_table', 'report_markdown', 'run_demo']
 
 # %% ../nbs/13a_demo.ipynb #04a907ca
 def _peak_rss_mb() -> float:
@@ -32,15 +32,9 @@ DEMO_PROMPTS = ['a large red circle in the center on a white background',
                 'a large green diamond in the top right on a gray background',
                 'a small purple circle in the bottom left and a small orange square in the top right on a white background']
 
-def report_markdown(rep: dict) -> str:
-    "The demo report as markdown."
-    L = [f"# naruto_core demo report", "", f"Preset `{rep['preset']}`, data `{rep['data']}`, device `{rep['device']}`; "
-         f"total {rep['seconds']['total']:.0f} s, peak memory {rep['peak_memory_mb']:.0f} MB.", "",
-         "| stage | seconds |", "|---|---|"] + [f"| {k} | {v:.1f} |" for k, v in rep['seconds'].items()]
-    v = rep['vqvae']
-    L += ["", f"VQ-VAE (held-out images): PSNR {v['psnr']:.2f} dB, codebook usage {v['codebook_usage']:.3f}, "
-          f"perplexity {v['perplexity']:.1f}.", "",
-          "| decoding | prompt accuracy | seen | held-out | one shape | two shapes | chance | s/image |", "|---|---|---|---|---|---|---|---|"]
+def _probe_table(rep: dict) -> list:
+    "Markdown lines: the shapes probe's figures per decoding."
+    L = ["| decoding | prompt accuracy | seen | held-out | one shape | two shapes | chance | s/image |", "|---|---|---|---|---|---|---|---|"]
     for name, e in rep['generation'].items():
         f = lambda k: '-' if e.get(k) is None else f"{e[k]:.3f}"
         L.append(f"| {name} | {f('prompt_accuracy')} | {f('seen_prompt_accuracy')} | {f('heldout_prompt_accuracy')} | "
@@ -49,9 +43,57 @@ def report_markdown(rep: dict) -> str:
         L += ["", "Chance: the same images scored against other prompts. With the bridges off the text cannot reach the image, "
               "so that row should sit at its chance."]
     if rep.get('caption_accuracy') is not None: L += ["", f"Caption accuracy (stage-2A model): {rep['caption_accuracy']:.3f}"]
+    return L
+
+JUDGE_COLUMNS = (('r_precision', 'R-precision', '{:.3f}'), ('clip_score', 'CLIP-score', '{:.1f}'),
+                 ('retrieval_top1', 'retrieval top-1', '{:.3f}'), ('retrieval_top10', 'retrieval top-10', '{:.3f}'),
+                 ('kid', 'KID', '{:.4f}'), ('fid', 'FID', '{:.3f}'), ('degenerate_share', 'degenerate', '{:.3f}'))
+
+def judge_table(results: dict) -> list:
+    "Markdown lines: the in-domain judge's figures per decoding (`judge_generator` results), its ceiling and chance."
+    f = lambda e, k, fmt: '-' if e.get(k) is None else fmt.format(e[k])
+    first = next(iter(results.values()))
+    L = ["| decoding | " + " | ".join(h for _, h, _ in JUDGE_COLUMNS) + " | s/image |", "|---" * (len(JUDGE_COLUMNS) + 2) + "|"]
+    for name, e in results.items():
+        cells = [f(e, k, fmt) + (f" ({e['chance_clip_score']:.1f})" if k == 'clip_score' and 'chance_clip_score' in e else '')
+                 for k, _, fmt in JUDGE_COLUMNS]
+        L.append(f"| {name} | " + " | ".join(cells) + f" | {e['seconds_per_image']:.4f} |")
+    for label, pre in (('real pictures (ceiling)', 'ceiling_'), ('chance', 'chance_')):   # CLIP-score chance: per row, above
+        L.append(f"| {label} | " + " | ".join('-' if pre + k == 'chance_clip_score' else f(first, pre + k, fmt)
+                                               for k, _, fmt in JUDGE_COLUMNS) + " | - |")
+    L += ["", f"In-domain judge of `{first['data']}` (`12a_clip`): trained on the training split, scoring pictures drawn for "
+          f"{first['n']} validation captions (retrieval: for training captions, among every training picture). Ceiling: the "
+          "real pictures in the generated ones' place; chance: pictures that ignore their prompt (CLIP-score chance, in "
+          "brackets, is the same pictures against other prompts). KID and FID are on the judge's features: in-domain, not "
+          "comparable with Inception figures."]
+    return L
+
+def report_markdown(rep: dict) -> str:
+    "The demo report as markdown."
+    L = [f"# naruto_core demo report", "", f"Preset `{rep['preset']}`, data `{rep['data']}`, device `{rep['device']}`; "
+         f"total {rep['seconds']['total']:.0f} s, peak memory {rep['peak_memory_mb']:.0f} MB.", "",
+         "| stage | seconds |", "|---|---|"] + [f"| {k} | {v:.1f} |" for k, v in rep['seconds'].items()]
+    v = rep['vqvae']
+    L += ["", f"VQ-VAE (held-out images): PSNR {v['psnr']:.2f} dB, codebook usage {v['codebook_usage']:.3f}, "
+          f"perplexity {v['perplexity']:.1f}.", ""]
+    L += judge_table(rep['generation']) if rep.get('evaluator') == 'judge' else _probe_table(rep)
+    if rep.get('caption_examples'):
+        L += ["", "Captions of validation pictures by the stage-2A model:", ""] + \
+             [f"- `{e['truth']}` -> `{e['caption']}`" for e in rep['caption_examples']]
     L += ["", f"One-shot is {rep['oneshot_speedup']:.1f}x faster per image than {rep['iterative_steps']}-step iterative decoding.",
           "", "![samples](samples.png)", "", "![gates](gates.png)", ""]
     return '\n'.join(L)
+
+def _val_examples(data_cfg, n: int = 4) -> tuple:
+    "(captions, images (k, 3, H, W)) of the first `n` readable validation pictures with distinct captions."
+    import torch
+    va, caps, imgs = load_data(data_cfg, 'val'), [], []
+    for k in range(len(va)):
+        it = va[k]
+        if it is None or it[1] in caps: continue
+        caps.append(it[1]); imgs.append(it[0])
+        if len(caps) == n: break
+    return caps, torch.stack(imgs)
 
 def run_demo(
     out,                          # the demo's directory: vqvae/, cftn2/, samples.png, gates.png, report.json, report.md
@@ -60,10 +102,13 @@ def run_demo(
     overrides=(),                 # `--set` style overrides for both runs
     guidance: float = 1.0,        # of the guided iterative samples
     use_wandb: bool = False,
+    judge_steps: int = 1500,      # any set but shapes: training steps of the in-domain judge (cached per data set)
+    num_prompts: int = 200,       # prompts per decoding mode
 ) -> dict:
     "The whole pipeline: VQ-VAE, codes, CFTN v2 through 2A and 2B, evaluation and pictures; the report (resumes `out`)."
     if int(os.environ.get('WORLD_SIZE', 1)) > 1:
         raise NarutoError("naruto demo runs in one process; under torchrun use `naruto train-vqvae` and `naruto train`")
+    if judge_steps < 1: raise NarutoError(f"--judge_steps must be >= 1 (the demo judges every data set), got {judge_steps}")
     out = Path(out); vq_dir, gen_dir = out/'vqvae', out/'cftn2'
     o = list(overrides) + ([f'data.spec={json.dumps(data)}'] if data else [])
     cfg = run_config(vq_dir, preset, o)
@@ -77,22 +122,37 @@ def run_demo(
     gcfg = run_config(gen_dir, preset, o)
     shown = sample_val_fn(gen_dir, vq_dir, prompts=DEMO_PROMPTS if cfg.data.spec == 'shapes' else None) if use_wandb else None
     train_generator(gcfg, 'cftn2', vq_dir, gen_dir, use_wandb=use_wandb, extra_val=shown); secs['cftn2'] = time.time() - t; t = time.time()
-    print("[4/4] evaluation and samples", file=sys.stderr)
+    shapes = cfg.data.spec == 'shapes'
+    print(f"[4/4] evaluation ({'the attribute probe' if shapes else 'the in-domain judge'}) and samples", file=sys.stderr)
     b = load_generator(gen_dir)
     vq, _ = load_vqvae(vq_dir)
     rep = dict(preset=cfg.preset, data=cfg.data.spec, device=str(b.device), iterative_steps=12, guidance=guidance,
-               vqvae=evaluate_vqvae(vq, load_data(cfg.data, 'val')), generation={})
+               evaluator='probe' if shapes else 'judge', vqvae=evaluate_vqvae(vq, load_data(cfg.data, 'val')), generation={})
     g = rep['guidance']
     cb = load_generator(gen_dir, which='captioner')
-    rep['generation']['oneshot'] = evaluate_generator(b, mode='oneshot', num_prompts=200, caption_bundle=cb)
-    rep['generation']['iterative_12'] = evaluate_generator(b, mode='iterative', steps=12, guidance=0.0, num_prompts=200, caption=False)
-    rep['generation'][f'iterative_12_guided_{g:g}'] = evaluate_generator(b, mode='iterative', steps=12, guidance=g, num_prompts=200, caption=False)
+    modes = {'oneshot': dict(mode='oneshot'), 'iterative_12': dict(mode='iterative', steps=12, guidance=0.0),
+             f'iterative_12_guided_{g:g}': dict(mode='iterative', steps=12, guidance=g)}
+    if shapes:
+        score = lambda **kw: evaluate_generator(b, num_prompts=num_prompts, caption=False, **kw)
+        rep['generation']['oneshot'] = evaluate_generator(b, mode='oneshot', num_prompts=num_prompts, caption_bundle=cb)
+    else:
+        from naruto_core.clip import JudgeConfig, judge_generator
+        jc, log = JudgeConfig(steps=judge_steps), (lambda m: print(m, file=sys.stderr))
+        score = lambda **kw: judge_generator(b, num_prompts=num_prompts, judge_cfg=jc, log=log, **kw)
+    for name, kw in modes.items():
+        if name not in rep['generation']: rep['generation'][name] = score(**kw)
     if b.model.has_bridges:                          # the text reaches the image only across the bridges: off -> chance
-        with b.model.bridges_off(): rep['generation']['oneshot_bridges_off'] = evaluate_generator(b, mode='oneshot', num_prompts=200, caption=False)
+        with b.model.bridges_off(): rep['generation']['oneshot_bridges_off'] = score(mode='oneshot')
     rep['caption_accuracy'] = rep['generation']['oneshot'].get('caption_accuracy')
     rep['oneshot_speedup'] = rep['generation']['iterative_12']['seconds_per_image'] / rep['generation']['oneshot']['seconds_per_image']
-    demo_samples(b, DEMO_PROMPTS, guidance=g).save(out/'samples.png')
-    plot_gates(RunDir(gen_dir).read_metrics()).savefig(out/'gates.png', dpi=100, bbox_inches='tight')
+    if shapes: demo_samples(b, DEMO_PROMPTS, guidance=g).save(out/'samples.png')
+    else:                                            # real captions of the validation split, beside their real pictures
+        from naruto_core.sampling import caption_images
+        caps, real = _val_examples(cfg.data)
+        demo_samples(b, caps, guidance=g, truth=real).save(out/'samples.png')
+        rep['caption_examples'] = [dict(truth=c, caption=k) for c, k in zip(caps, caption_images(cb, real))]
+    import matplotlib.pyplot as plt
+    fig = plot_gates(RunDir(gen_dir).read_metrics()); fig.savefig(out/'gates.png', dpi=100, bbox_inches='tight'); plt.close(fig)
     secs['eval'] = time.time() - t
     secs['total'] = sum(secs.values())
     rep['seconds'], rep['peak_memory_mb'] = {k: round(v, 1) for k, v in secs.items()}, _peak_rss_mb()

@@ -189,13 +189,14 @@ def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidanc
     return res
 
 # %% ../nbs/12_eval.ipynb #3c64e651
-def demo_samples(bundle, prompts: list, guidance: float = 3.0, steps: int = 12, seed: int = 0, n: int = 4):
-    "A PIL grid: per prompt a row of the ground-truth render, `n` one-shot samples and `n` guided iterative samples."
+def demo_samples(bundle, prompts: list, guidance: float = 3.0, steps: int = 12, seed: int = 0, n: int = 4, truth=None):
+    "A PIL grid: per prompt a row of its real picture, `n` one-shot samples and `n` guided iterative samples."
     from naruto_core.sampling import generate
     size = bundle.cfg.data.image_size
     rows = []
-    for p in prompts:
-        gt = pil_to_tensor(render(parse_caption(p), size))[None] if _parse_or_none(p) else torch.zeros(1, 3, size, size)
+    for k, p in enumerate(prompts):
+        if truth is not None: gt = truth[k:k + 1].cpu()          # (1, 3, H, W) the real picture of a real caption
+        else: gt = pil_to_tensor(render(parse_caption(p), size))[None] if _parse_or_none(p) else torch.zeros(1, 3, size, size)
         one = generate(bundle, p, num_samples=n, mode='oneshot', seed=seed)
         it = generate(bundle, p, num_samples=n, mode='iterative', steps=steps, guidance=guidance, seed=seed)
         rows.append(torch.cat([gt, one, it]))

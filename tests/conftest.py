@@ -41,5 +41,21 @@ def vq_run(tmp_path_factory):
     return out
 
 
+def real_parquet(path, n: int = 96, size: int = 16, seed: int = 0) -> Path:
+    "A tiny parquet in the Naruto set's schema (`image`, `text`): a coloured square on white, its caption naming both."
+    import io
+    import numpy as np, pyarrow as pa, pyarrow.parquet as pq
+    from PIL import Image
+    colours = {'red': (220, 40, 40), 'green': (40, 180, 70), 'blue': (40, 70, 220), 'yellow': (230, 210, 40)}
+    rng, rows = np.random.default_rng(seed), []
+    for i in range(n):
+        name, rgb = list(colours.items())[i % 4]
+        a = np.full((size, size, 3), 255, np.uint8); x, y = rng.integers(0, size // 2, 2); a[y:y + size // 2, x:x + size // 2] = rgb
+        b = io.BytesIO(); Image.fromarray(a).save(b, format='PNG')
+        rows.append((f"a {name} square {'at the top' if y < size // 4 else 'at the bottom'}, picture {i % 12}", b.getvalue()))
+    pq.write_table(pa.table({'image': [{'bytes': b, 'path': None} for _, b in rows], 'text': [c for c, _ in rows]}), str(path))
+    return Path(path)
+
+
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: long, or needs more than the package (a browser); deselect with -m "not slow"')

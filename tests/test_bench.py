@@ -66,6 +66,9 @@ def test_bench_tiny_json(tmp_path):
     for n, g in res['grids'].items():
         assert g['image_tokens'] == int(n) == g['grid'] ** 2
         check_grid(g['generators'], g['peers'], g['ratios'])
+    pl = res['prompt_lengths']                                      # iterative decoding, 16- and 512-token captions
+    for n in ('16', '512'): assert positive(pl[n]['cftn_ms']) and positive(pl[n]['cftn2_ms']) and positive(pl[n]['cftn2_vs_cftn'])
+    assert positive(pl['growth']['cftn']) and positive(pl['growth']['cftn2'])
     sz = res['sizes']                                               # one training step at the sizes preset (tiny here)
     assert sz['preset'] == 'tiny' and 'estimate' in sz['gpu_estimate']['label'] and positive(sz['gpu_estimate']['peak_tflops'])
     assert set(sz['models']) == {'vqvae', 'cftn2'}
@@ -132,3 +135,23 @@ def test_bench_quality_bad_input_is_one_line(tmp_path, vq_run):
     from conftest import one_line_error
     assert 'vae' in one_line_error(naruto('bench', '--quality', tmp_path / 'c', '--vqvae', vq_run, '--models', 'gpt,vae'))
     assert 'nowhere' in one_line_error(naruto('bench', '--quality', tmp_path / 'c', '--vqvae', tmp_path / 'nowhere'))
+
+
+def test_bench_quality_on_real_pictures_uses_the_judge(tmp_path, vq_run):
+    "`naruto bench --quality DIR --data FILE.parquet`: a VQ-VAE trained on that set, every mode scored by the in-domain judge."
+    from conftest import one_line_error, real_parquet
+    pq = real_parquet(tmp_path / 'real.parquet')
+    r = naruto('bench', '--preset', 'tiny', '--quality', tmp_path / 'cmp', '--data', pq, '--models', 'gpt,cftn', '--num_prompts', 4,
+               '--judge_steps', 10, env=dict(NARUTO_CACHE=str(tmp_path / 'cache')), timeout=600, check=True)
+    res = json.loads(r.stdout)
+    assert res['evaluator'] == 'judge' and res['data'] == str(pq) and (tmp_path / 'cmp' / 'vqvae' / 'checkpoint').is_dir()
+    assert set(res['models']) == {'gpt', 'cftn'}
+    for name, e in res['models'].items():
+        assert set(e['modes']) == MODES[name], (name, e['modes'].keys())
+        for m in e['modes'].values():
+            assert 'prompt_accuracy' not in m and 0 <= m['r_precision'] <= 1 and isinstance(m['kid'], float)
+            assert positive(m['seconds_per_image']) and positive(m['flops_per_image'])
+    assert {'ceiling_r_precision', 'chance_r_precision', 'ceiling_kid', 'ceiling_retrieval_top1'} <= set(res['judge'])
+    assert 'R-precision' in r.stderr and 'real pictures (ceiling)' in r.stderr           # the table
+    line = one_line_error(naruto('bench', '--preset', 'tiny', '--quality', tmp_path / 'c2', '--vqvae', vq_run, '--data', pq))
+    assert 'trained on' in line and 'shapes' in line

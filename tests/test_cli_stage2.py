@@ -45,7 +45,7 @@ def test_generator_records_its_vqvae(runs, vq_run):
 
 def test_eval_generator_json(runs, tmp_path):
     out = tmp_path / 'e.json'
-    r = naruto('eval', '--ckpt', runs['cftn2'], '--mode', 'oneshot', '--num_prompts', 20, '--out', out, check=True)
+    r = naruto('eval', '--ckpt', runs['cftn2'], '--mode', 'oneshot', '--num_prompts', 20, '--out', out, '--judge_steps', 0, check=True)
     res = json.loads(r.stdout)
     assert res == json.loads(out.read_text())
     for k in ('prompt_accuracy', 'per_attribute', 'heldout_prompt_accuracy', 'seen_prompt_accuracy',
@@ -53,17 +53,34 @@ def test_eval_generator_json(runs, tmp_path):
         assert k in res, k
     assert 0 <= res['prompt_accuracy'] <= 1 and res['seconds_per_image'] > 0
     assert set(res['per_attribute']) >= {'kind', 'colour', 'size', 'position', 'background'}
-    r = naruto('eval', '--ckpt', runs['gpt'], '--num_prompts', 10, check=True)
-    assert json.loads(r.stdout)['mode'] == 'ar'
+    r = naruto('eval', '--ckpt', runs['gpt'], '--num_prompts', 10, '--judge_steps', 0, check=True)
+    assert json.loads(r.stdout)['mode'] == 'ar' and 'r_precision' not in json.loads(r.stdout)   # --judge_steps 0: the probe only
 
 
 def test_eval_prompts_file_reports_unparsable(runs, tmp_path):
     f = tmp_path / 'prompts.txt'
     f.write_text('a large red circle in the center on a white background\na purple banana in the sky\n')
-    res = json.loads(naruto('eval', '--ckpt', runs['cftn'], '--prompts', f, '--steps', 2, check=True).stdout)
+    res = json.loads(naruto('eval', '--ckpt', runs['cftn'], '--prompts', f, '--steps', 2, '--judge_steps', 0, check=True).stdout)
     assert res['n_prompts'] == 1 and res['unparsable_prompts'][0]['prompt'] == 'a purple banana in the sky'
     f.write_text('nothing the grammar knows\n')
     assert 'grammar' in one_line_error(naruto('eval', '--ckpt', runs['cftn'], '--prompts', f))
+
+
+def test_eval_shapes_adds_the_judge_beside_the_probe(runs, tmp_path):
+    "On shapes the probe's figures stay first and the judge's (trained on the shapes training split, cached) sit beside them."
+    env = dict(NARUTO_CACHE=str(tmp_path / 'cache'))
+    res = json.loads(naruto('eval', '--ckpt', runs['cftn2'], '--mode', 'oneshot', '--num_prompts', 12, '--judge_steps', 20,
+                            env=env, check=True).stdout)
+    keys = list(res)
+    assert keys.index('prompt_accuracy') < keys.index('r_precision') and res['n_prompts'] == 18 and res['judge_n'] == 12
+    for k in ('r_precision', 'clip_score', 'kid', 'fid', 'degenerate_share', 'retrieval_top1', 'retrieval_top10'):
+        assert isinstance(res[k], float) and f'ceiling_{k}' in res, k
+    assert res['chance_r_precision'] == 1 / 32 and res['data'] == 'shapes'   # tiny: 32 val pictures, 1 in 32 and 0 <= res['prompt_accuracy'] <= 1
+    assert len(list((tmp_path / 'cache' / 'judges').iterdir())) == 1
+    f = tmp_path / 'p.txt'; f.write_text('a large red circle in the center on a white background\n' * 3)
+    res = json.loads(naruto('eval', '--ckpt', runs['cftn'], '--prompts', f, '--judge_steps', 20, '--steps', 2, env=env, check=True).stdout)
+    assert res['n_prompts'] == 3 and res['judge_n'] == 3 and res['prompts'] == 'given' and 'r_precision' in res
+    assert len(list((tmp_path / 'cache' / 'judges').iterdir())) == 1                   # the same judge for every shapes run
 
 
 ODD_PROMPTS = ['', '   \t ', 'x' * 10_000, '🐸🍥🔥', '木ノ葉隠れの里のナルト', 'ctrl\x01\x07\x1bchars',
@@ -143,7 +160,13 @@ def test_eval_real_pictures_uses_the_judge(tmp_path):
     assert 'prompt_accuracy' not in res and res['data'].endswith('real.parquet')          # no shapes figure for real pictures
     for k in ('r_precision', 'clip_score', 'kid', 'fid', 'degenerate_share', 'retrieval_top1', 'retrieval_top10'):
         assert f'ceiling_{k}' in res and isinstance(res[k], float), k
-    assert 0 <= res['r_precision'] <= 1 and res['chance_r_precision'] == 0.01
+    from naruto_core.data import split_indices
+    assert 0 <= res['r_precision'] <= 1 and res['chance_r_precision'] == 1 / len(split_indices(96, 0.05)[1])   # 1 in |val| < 100
+    # the caption length came from the data: 'picture number N' needs far fewer than the preset's 24 tokens
+    import yaml
+    saved = yaml.safe_load((gen / 'config.yaml').read_text())['text']['max_len']
+    assert saved < 24 and json.loads((gen / 'generator.json').read_text())['space']['text_len'] == saved
+    assert 'judge_steps 0' in one_line_error(naruto('eval', '--ckpt', gen, '--judge_steps', 0, env=env))
     assert len(list((tmp_path / 'cache' / 'judges').iterdir())) == 1                   # the judge is cached per data set
     f = tmp_path / 'p.txt'; f.write_text('picture number 1\n')
     assert 'shapes' in one_line_error(naruto('eval', '--ckpt', gen, '--prompts', f, env=env))

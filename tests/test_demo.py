@@ -26,3 +26,33 @@ def test_demo_tiny_files_report_and_resume(tmp_path):
     r2 = naruto('demo', '--preset', 'tiny', '--out', out, timeout=900, check=True)
     assert 'already trained' in r2.stderr
     assert [m['step'] for m in metrics(out / 'cftn2') if 'loss' in m] == steps
+
+
+def test_demo_on_a_parquet_is_judged_not_probed(tmp_path):
+    "`naruto demo --data FILE.parquet`: the in-domain judge scores every decoding, beside its ceiling and chance; no probe figure."
+    import yaml
+    from conftest import real_parquet
+    pq = real_parquet(tmp_path / 'real.parquet')
+    out = tmp_path / 'demo'
+    r = naruto('demo', '--preset', 'tiny', '--data', pq, '--out', out, '--judge_steps', 20, '--set', 'train_gen.max_steps=16',
+               env=dict(NARUTO_CACHE=str(tmp_path / 'cache')), timeout=900, check=True)
+    for f in ('samples.png', 'gates.png', 'report.json', 'report.md'): assert (out / f).stat().st_size > 0, f
+    rep = json.loads((out / 'report.json').read_text())
+    assert rep['evaluator'] == 'judge' and rep['data'] == str(pq)
+    gen = rep['generation']
+    assert {'oneshot', 'iterative_12', 'oneshot_bridges_off'} <= set(gen) and any(k.startswith('iterative_12_guided') for k in gen)
+    for e in gen.values():
+        assert not [k for k in e if 'prompt_accuracy' in k], e                       # no probe figure for real pictures
+        for k in ('r_precision', 'clip_score', 'kid', 'fid', 'degenerate_share', 'retrieval_top1', 'retrieval_top10'):
+            assert isinstance(e[k], float) and isinstance(e[f'ceiling_{k}'], float), k
+        assert 0.01 <= e['chance_r_precision'] <= 1 and 0 < e['chance_retrieval_top1'] < 1 and e['seconds_per_image'] > 0
+    assert rep['caption_accuracy'] is None and rep['caption_examples'] and rep['oneshot_speedup'] > 0
+    md = (out / 'report.md').read_text()
+    assert 'R-precision' in md and 'real pictures (ceiling)' in md and '| chance |' in md
+    assert 'prompt accuracy' not in md and 'two shapes' not in md and 'samples.png' in md
+    captions = [e['truth'] for e in rep['caption_examples']]
+    assert all(c.startswith('a ') and 'square' in c for c in captions)                # real val captions, not DEMO_PROMPTS
+    # the caption length came from the data (short captions: fewer tokens than the preset's 24), and nothing was cut
+    saved = yaml.safe_load((out / 'cftn2' / 'config.yaml').read_text())['text']['max_len']
+    assert saved < 24 and json.loads((out / 'cftn2' / 'generator.json').read_text())['space']['text_len'] == saved
+    assert 'truncated' not in r.stderr and 'are cut' not in r.stderr, r.stderr
