@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from .blocks import Block, GridPositions, KVCache, TokenSpace, init_weights, num_params
+from .blocks import Block, GridPositions, KVCache, TokenSpace, init_positions, init_weights, num_params
 from .config import GenConfig
 from .generators import Generator, check_generator
 
@@ -52,9 +52,9 @@ class GPT(Generator):
         self.img_emb, self.img_pos = nn.Embedding(K + 1, D), GridPositions(space.grid, D)  # id K = start-of-image
         self.blocks = nn.ModuleList([Block(D, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(cfg.layers)])
         self.norm, self.head = nn.LayerNorm(D), nn.Linear(D, K)
-        self.apply(init_weights); nn.init.normal_(self.text_pos, std=0.02)
+        self.apply(init_weights); init_positions(self.text_pos)
         for name, p in self.named_parameters():              # nanoGPT: scaled init of the residual projections
-            if name.endswith('proj.weight'): nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.layers))
+            if name.endswith('proj.weight'): nn.init.normal_(p, std=(3 * p.shape[1]) ** -0.5 / math.sqrt(2 * cfg.layers))
 
     def _run(self, x: Tensor, caches: list | None = None) -> Tensor:
         for i, blk in enumerate(self.blocks): x = blk(x, causal=True, cache=None if caches is None else caches[i])

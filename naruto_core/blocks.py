@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 # %% auto #0
-__all__ = ['TokenSpace', 'KVCache', 'Attention', 'MLP', 'Block', 'GridPositions', 'init_weights', 'pad_mask', 'num_params']
+__all__ = ['TokenSpace', 'KVCache', 'Attention', 'MLP', 'Block', 'GridPositions', 'init_weights', 'init_positions', 'pad_mask',
+           'num_params']
 
 # %% ../nbs/06_blocks.ipynb #01c4e12b
 @dataclass
@@ -105,7 +106,7 @@ class GridPositions(nn.Module):
         super().__init__()
         self.grid = grid
         self.row, self.col = nn.Parameter(torch.zeros(grid, dim)), nn.Parameter(torch.zeros(grid, dim))
-        nn.init.normal_(self.row, std=0.02); nn.init.normal_(self.col, std=0.02)
+        for p in (self.row, self.col): nn.init.normal_(p, std=dim ** -0.5 / math.sqrt(2))   # row + col: std 1/sqrt(D)
     def forward(self) -> Tensor:
         return (self.row[:, None] + self.col[None, :]).flatten(0, 1)  # (grid*grid, D) in raster order
 
@@ -116,6 +117,10 @@ def init_weights(module: nn.Module):
         nn.init.normal_(module.weight, std=(3 * module.in_features) ** -0.5)
         if module.bias is not None: nn.init.zeros_(module.bias)
     elif isinstance(module, nn.Embedding): nn.init.normal_(module.weight, std=(2 / module.embedding_dim) ** 0.5)
+
+def init_positions(p: Tensor) -> Tensor:
+    "Learned positions (n, D) in place: normal with std 1/sqrt(D), on the scale of the token embeddings."
+    return nn.init.normal_(p, std=p.shape[-1] ** -0.5)
 
 def pad_mask(text: Tensor, pad_id: int = 0, queries: int = 1) -> Tensor:
     "(B, queries, T) boolean mask: True where a key is a real (non-padding) text token."

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .blocks import Attention, Block, GridPositions, TokenSpace, init_weights, num_params
+from .blocks import Attention, Block, GridPositions, TokenSpace, init_positions, init_weights, num_params
 from .config import GenConfig, NarutoError
 from .generators import Generator, check_generator
 from .runs import read_metrics
@@ -159,7 +159,7 @@ class BiHemisphericBrain(Generator):
         self.txt_bridges = nn.ModuleDict({str(l): bridge() for l in place_bridges(Lt, cfg.bridges, cfg.bridge_ratio)})  # text <- image
         self.text_norm, self.img_norm = nn.LayerNorm(D), nn.LayerNorm(D)
         self.img_head, self.text_head = nn.Linear(D, K), nn.Linear(D, V)
-        self.apply(init_weights); nn.init.normal_(self.text_pos, std=0.02)
+        self.apply(init_weights); init_positions(self.text_pos)
         self.text_head.weight = self.text_emb.weight                       # tied
 
     @property

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .blocks import Block, GridPositions, TokenSpace, init_weights, num_params, pad_mask
+from .blocks import Block, GridPositions, TokenSpace, init_positions, init_weights, num_params, pad_mask
 from .config import GenConfig
 from .generators import Generator, check_generator
 
@@ -41,7 +41,7 @@ class CFTN(Generator):
         self.img_emb, self.img_pos = nn.Embedding(K + 1, D), GridPositions(space.grid, D)
         self.blocks = nn.ModuleList([Block(D, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(cfg.layers)])
         self.norm, self.head = nn.LayerNorm(D), nn.Linear(D, K)
-        self.apply(init_weights); nn.init.normal_(self.text_pos, std=0.02)
+        self.apply(init_weights); init_positions(self.text_pos)
 
     def forward(self, text: Tensor, image: Tensor, return_text: bool = True) -> tuple:
         "text (B, T), image (B, N) with K = masked -> (image logits (B, N, K), None): CFTN predicts no text."
