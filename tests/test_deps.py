@@ -52,7 +52,7 @@ def test_requirements_are_ranges():
     assert torch and all('==' not in r for r in torch) and any('>=' in r for r in torch) and any('<' in r.replace('<=', '') for r in torch), torch
     assert any(r.startswith('filelock') for r in req)
     bench = _settings()['bench_requirements'].split()
-    for peer in ('vector-quantize-pytorch', 'x-transformers'):
+    for peer in ('vector-quantize-pytorch', 'x-transformers', 'diffusers'):
         spec = [r for r in bench if r.startswith(peer)]
         assert spec and '>=' in spec[0] and '<' in spec[0], (peer, bench)
 
