@@ -91,12 +91,17 @@ class JointBridge(nn.Module):
         self.g = nn.Parameter(torch.zeros(()))
         self.strength = None
 
-    def block(self, blk: Block, x: Tensor, context: Tensor, context_mask: Tensor | None = None, own_mask: Tensor | None = None) -> Tensor:
-        "Block `blk` on x (B, Q, D), its attention also reading context (B, S, D); masks (B, Q|S) True = a key that may be read."
+    def context_kv(self, context: Tensor) -> tuple:
+        "The keys and values (B, S, D) each the context offers: computed once per prompt in decoding (`condition`)."
+        return tuple(self.kv(self.norm_kv(context)).chunk(2, dim=-1))
+
+    def block(self, blk: Block, x: Tensor, context: Tensor, context_mask: Tensor | None = None, own_mask: Tensor | None = None,
+              kv: tuple | None = None) -> Tensor:
+        "Block `blk` on x (B, Q, D), its attention also reading context (B, S, D) (or its `context_kv`); masks (B, Q|S) True = may be read."
         if not self.enabled: return blk(x, mask=None if own_mask is None else own_mask[:, None, :])
         att, (B, Q, D), S, nh = blk.attn, x.shape, context.shape[1], self.heads
         q, k, v = att.qkv(blk.norm1(x)).chunk(3, dim=-1)
-        kc, vc = self.kv(self.norm_kv(context)).chunk(2, dim=-1)
+        kc, vc = kv if kv is not None else self.context_kv(context)
         heads = lambda t: t.view(B, t.shape[1], nh, D // nh).transpose(1, 2)             # (B, nh, len, hs)
         ones = lambda n: torch.ones(B, n, dtype=torch.bool, device=x.device)
         keys = torch.cat([ones(Q) if own_mask is None else own_mask, ones(S) if context_mask is None else context_mask], 1)
@@ -185,14 +190,14 @@ class BiHemisphericBrain(Generator):
         return out, real
 
     def _image_tower(self, image: Tensor, cond: tuple | None = None, probs: list | None = None) -> list:
-        "Image states after every block, reading the text `cond` = (states, key mask) across the image <- text bridges when given."
+        "Image states after every block, reading the text `cond = condition(text)` across the image <- text bridges when given."
         x, out, n = self.img_emb(image) + self.img_pos(), [], len(self.img_blocks)
         for l, blk in enumerate(self.img_blocks):
             br = self.img_bridges[str(l)] if cond is not None and str(l) in self.img_bridges else None
             ctx = None if br is None else self._read(cond[0], l, n)
             if isinstance(br, JointBridge):
                 if probs is not None: probs.append(br.attention(blk, x, ctx, cond[1]))
-                x = br.block(blk, x, ctx, cond[1])
+                x = br.block(blk, x, ctx, cond[1], kv=cond[2].get(str(l)))
             else:
                 x = blk(x)
                 if br is not None:
@@ -202,8 +207,11 @@ class BiHemisphericBrain(Generator):
         return out
 
     def condition(self, text: Tensor) -> tuple:
-        "The text tower on captions alone, once per prompt: (per-block states, key mask), what the image tower reads."
-        return self._text_tower(text)
+        "The text tower on captions alone, once per prompt: (per-block states, key mask, joint bridges' keys and values)."
+        states, real = self._text_tower(text)
+        n = len(self.img_blocks)
+        kv = {l: br.context_kv(self._read(states, int(l), n)) for l, br in self.img_bridges.items() if isinstance(br, JointBridge)}
+        return states, real, kv
 
     def image_logits(self, cond: tuple, image: Tensor) -> Tensor:
         "(B, N, K) image logits: the image tower reading `cond = condition(text)`."

@@ -23,7 +23,8 @@ from .tokenizer import encode_text, load_tokenizer, save_tokenizer, train_tokeni
 
 # %% auto #0
 __all__ = ['JudgeConfig', 'ImageTower', 'TextTower', 'Judge', 'clip_loss', 'train_judge', 'r_precision', 'kid', 'fid',
-           'degenerate_share', 'judge_images', 'retrieval', 'judge_cache_dir', 'load_or_train_judge', 'judge_generator']
+           'degenerate_share', 'judge_images', 'retrieval', 'judge_cache_dir', 'load_or_train_judge', 'judge_generator',
+           'judge_captions']
 
 # %% ../nbs/12a_clip.ipynb #2e30d081
 @dataclass
@@ -229,3 +230,31 @@ def judge_generator(bundle, mode: str | None = None, steps: int = 12, guidance: 
                seconds_per_image=spi, note='in-domain judge trained on the training split; KID/FID are on its features, '
                'not comparable with Inception figures')
     return res
+
+# %% ../nbs/12a_clip.ipynb #a16bebae
+def judge_captions(
+    captioner,                   # a CFTN v2 bundle that can caption (load_generator(run, which='captioner'))
+    num_images: int = 200,       # val pictures captioned
+    steps: int = 0,              # caption decoding: 0 = left to right, K = K MaskGIT passes
+    seed: int = 0,
+    judge_cfg: JudgeConfig = JudgeConfig(),
+    log=None,
+) -> dict:
+    "Captions of real val pictures judged in-domain: caption R-precision, CLIP-score, BLEU-4, with the true captions' ceiling."
+    from torchmetrics.text import BLEUScore
+    from naruto_core.sampling import caption_images
+    if not captioner.model.can_caption: raise NarutoError(f"'{captioner.name}' cannot caption (a CFTN v2 trained in stage 2A can)")
+    judge, _, (va_x, va_c) = load_or_train_judge(captioner.cfg.data, judge_cfg, log=log)
+    if not va_c: raise NarutoError(f"data set '{captioner.cfg.data.spec}' has no validation pictures to caption")
+    idx = torch.randperm(len(va_c), generator=torch.Generator().manual_seed(seed))[:num_images]
+    pics, truth = va_x[idx], [va_c[i] for i in idx]
+    caps = caption_images(captioner, pics, steps=steps)
+    img, pool_txt = judge.images(pics), judge.texts(va_c)
+    out = dict(n=len(caps), steps=steps, examples=[dict(caption=c, truth=t) for c, t in list(zip(caps, truth))[:8]])
+    for name, texts in (('', caps), ('ceiling_', truth)):
+        txt = judge.texts(texts)
+        out[f'{name}caption_r_precision'] = r_precision(img, texts, txt, va_c, pool_txt, seed=seed)
+        out[f'{name}caption_clip_score'] = 100 * (img * txt).sum(1).mean().item()
+    out['caption_bleu4'] = BLEUScore(n_gram=4, smooth=True)(caps, [[t] for t in truth]).item()
+    out['chance_caption_r_precision'] = 1 / min(100, len(va_c))
+    return out
