@@ -31,9 +31,10 @@ from .vqvae import VQVAE, Decoder, Encoder, vq_loss_fn
 __all__ = ['ITERATIVE_STEPS', 'BENCH_PRESETS', 'SKIPPED', 'IMPORT_MODULES', 'OPTIONAL_LIBS', 'GENERATOR_NAMES', 'FLOPS_FORMULA',
            'time_ms', 'time_pair', 'matmul_gflops', 'lstm_flops', 'forward_flops', 'BenchConfig', 'bench_config',
            'bench_space', 'random_tokens', 'PeerVQVAE', 'train_vq', 'bench_vqvae', 'train_step_fn', 'bench_generator',
-           'masked_sampling_times', 'XTMaskGIT', 'bench_x_transformers_maskgit', 'bench_x_transformers_ar',
-           'bench_hf_gpt2', 'bench_ratios', 'synthetic_jpegs', 'loader_rate', 'bench_loader', 'profile_step',
-           'bench_sizes', 'import_seconds', 'bench_imports', 'bench_grid', 'run_bench', 'bench_table', 'plot_bench']
+           'masked_sampling_times', 'XTMaskGIT', 'bench_x_transformers_maskgit', 'bench_prompt_lengths',
+           'bench_x_transformers_ar', 'bench_hf_gpt2', 'bench_ratios', 'synthetic_jpegs', 'loader_rate', 'bench_loader',
+           'profile_step', 'bench_sizes', 'import_seconds', 'bench_imports', 'bench_grid', 'run_bench', 'bench_table',
+           'plot_bench']
 
 # %% ../nbs/14_bench.ipynb #bcdcf4ae
 def _sync(device):
@@ -333,6 +334,29 @@ def bench_x_transformers_maskgit(cfg: Config, bc: BenchConfig, space: TokenSpace
             masked_sampling_times(model, text, bc, dev)
     return res
 
+# %% ../nbs/14_bench.ipynb #6cbf7ce7
+def bench_prompt_lengths(
+    gen: GenConfig,            # generator sizes (both models)
+    space: TokenSpace,         # token space; its text_len is replaced by each length
+    lengths=(16, 512),         # caption lengths to time
+    steps: int = ITERATIVE_STEPS,
+    repeats: int = 3,
+    device=None,
+) -> dict:
+    "ms per image of `steps`-step iterative decoding for captions of each length: CFTN v2 beside CFTN, alternating rounds."
+    dev, out = torch.device(device or 'cpu'), {}
+    for T in lengths:
+        sp = replace(space, text_len=T)
+        torch.manual_seed(0)
+        cftn, brain = (make_generator(n, gen, sp).to(dev).eval() for n in ('cftn', 'cftn2'))
+        text = random_tokens(sp, 1, device=dev)[0]
+        with torch.inference_mode():
+            a, b, r = time_pair(lambda: sample_masked(cftn, text, steps=steps), lambda: sample_masked(brain, text, steps=steps), repeats, 1, dev)
+        out[str(T)] = dict(cftn_ms=a, cftn2_ms=b, cftn2_vs_cftn=r)
+    lo, hi = str(lengths[0]), str(lengths[-1])
+    out['growth'] = {m: out[hi][f'{m}_ms'] / out[lo][f'{m}_ms'] for m in ('cftn', 'cftn2')}
+    return out
+
 # %% ../nbs/14_bench.ipynb #852be961
 def _ar_prompt(space: TokenSpace, text: Tensor) -> Tensor:
     "[caption; start-of-image] in the one-vocabulary layout of the peers: (B, T+1)."
@@ -630,6 +654,8 @@ def run_bench(
     v = res['vqvae']
     res['ratios']['vqvae_vs_vector_quantize_pytorch_step_ms'] = _div(_get(v, 'ours', 'step_ms'), _get(v, 'vector_quantize_pytorch', 'step_ms'))
     res['grids'] = {str(g['image_tokens']): g for g in grids[1:]}
+    res['prompt_lengths'] = bench_prompt_lengths(cfg.gen, bench_space(cfg, bc, bc.grids[0]), repeats=bc.repeats, device=dev)
+    log(f"prompt lengths: {_brief(res['prompt_lengths']['growth'])}")
     res['sizes'] = bench_sizes(bc, log=log)              # on the CPU: FLOPs and memory do not need the GPU
     res['loader'] = bench_loader(bc, data, res['sizes'], log=log, device=dev)
     res['imports'] = bench_imports(min(bc.repeats, 5), log=log)   # how fast `naruto --help` and `naruto generate` start
