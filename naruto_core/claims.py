@@ -23,12 +23,12 @@ from .tokenizer import encode_text, load_tokenizer
 # %% auto #0
 __all__ = ['CLAIMS_PRESETS', 'SAMPLERS', 'SPEED_SETTINGS', 'CLAIMS', 'ClaimsConfig', 'claims_config', 'DiffusionConfig',
            'unet_levels', 'unet_kwargs', 'TextEncoder', 'DiffusionBaseline', 'size_diffusion', 'noise_scheduler',
-           'sampler_scheduler', 'sample_diffusion', 'train_diffusion', 'load_diffusion', 'high_frequency_share',
+           'sampler_scheduler', 'sample_diffusion', 'train_diffusion', 'load_diffusion', 'high_frequency_energy',
            'diversity', 'draw_masked', 'DiffusionBundle', 'timed', 'Scorer', 'ClaimSet', 'train_seconds', 'part',
-           'diffusion_flops', 'train_peer', 'speed_quality', 'speed_verdict', 'time_at_sizes', 'curriculum_variants',
-           'caption_quality', 'curriculum', 'trap_settings', 'average_trap', 'plot_trap_pictures', 'step_flops',
-           'scaling_runs', 'scaling', 'plot_speed', 'plot_curriculum', 'plot_trap', 'plot_scaling', 'run_claims',
-           'summarize', 'claims_table']
+           'diffusion_flops', 'peer_name', 'train_peer', 'speed_quality', 'speed_verdict', 'time_at_sizes',
+           'curriculum_variants', 'caption_quality', 'curriculum', 'trap_settings', 'average_trap',
+           'plot_trap_pictures', 'step_flops', 'scaling_runs', 'scaling', 'plot_speed', 'plot_curriculum', 'plot_trap',
+           'plot_scaling', 'run_claims', 'summarize', 'claims_table']
 
 # %% ../nbs/16_claims.ipynb #a993c301
 @dataclass
@@ -41,20 +41,25 @@ class ClaimsConfig:
     dims: tuple = (16, 32, 64)      # claim 4: widths D of CFTN and CFTN v2
     diffusion_batch: int = 16       # images per diffusion training step
     diffusion_lr: float = 1e-3      # peak AdamW rate (warmup, then cosine over the wall-clock budget)
-    budget_factor: float = 1.0      # diffusion wall-clock budget = budget_factor x CFTN v2's training time
+    budget_factors: tuple = (1.0,)  # the diffusion peer's wall-clock budgets, in units of CFTN v2's training time (1: equal)
+    scaling_budget: float = 1.0     # claim 4's training FLOPs, in units of CFTN v2's at the preset's width and steps
     trap_prompts: int = 4           # claim 3: prompts drawn `trap_samples` times each (diversity) and shown side by side
     trap_samples: int = 4
     size_preset: str = 'tiny'       # claim 1's time per image at these sizes, untrained models ('naruto': 128 px, 32x32 tokens)
     size_repeats: int = 2           # timed calls per sampler at those sizes
+    overrides: tuple = ()           # `--set` style config overrides for every VQ-VAE and generator run
 
     def __post_init__(self):
         if self.preset not in ('tiny', 'cpu', 'naruto'): raise NarutoError(f"ClaimsConfig.preset: unknown preset '{self.preset}'")
         if self.num_prompts < 2: raise NarutoError(f"ClaimsConfig.num_prompts must be >= 2, got {self.num_prompts}")
-        if self.budget_factor <= 0: raise NarutoError(f"ClaimsConfig.budget_factor must be > 0, got {self.budget_factor}")
+        if not self.budget_factors or min(self.budget_factors) <= 0 or 1.0 not in self.budget_factors:
+            raise NarutoError(f"ClaimsConfig.budget_factors must be > 0 and hold 1 (equal time), got {self.budget_factors}")
+        if self.scaling_budget <= 0: raise NarutoError(f"ClaimsConfig.scaling_budget must be > 0, got {self.scaling_budget}")
 
 CLAIMS_PRESETS = dict(
     tiny=ClaimsConfig(),
     cpu=ClaimsConfig(preset='cpu', num_prompts=128, judge_steps=1500, seeds=(0, 1, 2), real_seeds=(0,), dims=(64, 128, 256),
+                     budget_factors=(1.0, 4.0), scaling_budget=0.5,
                      diffusion_batch=32, trap_prompts=6, trap_samples=4, size_preset='naruto', size_repeats=1),
 )
 
@@ -126,9 +131,12 @@ class DiffusionBaseline(nn.Module):
 def size_diffusion(target: int, dc: DiffusionConfig, multiple: int = 8) -> DiffusionConfig:
     "`dc` with the UNet's base channels chosen so that the whole model (text encoder included) has about `target` parameters."
     def count(c): return num_params(DiffusionBaseline(DiffusionConfig(**(asdict(dc) | dict(channels=c)))))
-    c0 = 4 * multiple; p0 = count(c0)
-    guess = max(multiple, round(c0 * math.sqrt(max(target, 1) / p0) / multiple) * multiple)
-    best = min({max(multiple, guess + d * multiple) for d in (-1, 0, 1)}, key=lambda c: abs(count(c) - target))
+    lo, hi = multiple, multiple
+    while count(hi) < target: lo, hi = hi, hi * 2                     # the count grows with the channels: bracket, then bisect
+    while hi - lo > multiple:
+        mid = (lo + hi) // 2 // multiple * multiple
+        lo, hi = (mid, hi) if count(mid) < target else (lo, mid)
+    best = min((lo, hi), key=lambda c: abs(count(c) - target))
     return DiffusionConfig(**(asdict(dc) | dict(channels=best)))
 
 # %% ../nbs/16_claims.ipynb #90076f1b
@@ -229,13 +237,13 @@ def load_diffusion(out) -> DiffusionBaseline:
     return load_weights(DiffusionBaseline(dc), RunDir(out).ckpt).eval()
 
 # %% ../nbs/16_claims.ipynb #a584b049
-def high_frequency_share(images: Tensor, cutoff: float = 0.5) -> Tensor:
-    "(B,) share of each picture's spectral energy (grey, mean removed) above `cutoff` of the Nyquist frequency."
-    g = images.float().mean(1); g = g - g.mean((1, 2), keepdim=True)                # (B, H, W)
-    P = torch.fft.fft2(g).abs() ** 2
+def high_frequency_energy(images: Tensor, cutoff: float = 0.5) -> Tensor:
+    "(B,) mean power per pixel of each picture's grey image above `cutoff` of the Nyquist frequency."
+    g = images.float().mean(1)                                                      # (B, H, W)
     H, W = g.shape[-2:]
+    P = torch.fft.fft2(g).abs() ** 2 / (H * W) ** 2                               # Parseval: P.sum() = mean of g**2
     r = (torch.fft.fftfreq(H)[:, None] ** 2 + torch.fft.fftfreq(W)[None] ** 2).sqrt() / 0.5
-    return (P * (r > cutoff)).sum((1, 2)) / P.sum((1, 2)).clamp_min(1e-12)
+    return (P * (r > cutoff)).sum((1, 2))
 
 def diversity(images: Tensor, per: int, features: Tensor | None = None) -> dict:
     "Mean pairwise distance of the `per` samples of each prompt (images grouped by prompt): pixels (RMS) and judge features (1 - cos)."
@@ -303,13 +311,13 @@ class Scorer:
             if not self.va_c: raise NarutoError(f"data set '{data.spec}' has no validation pictures to judge against")
             vi = torch.randperm(len(self.va_c), generator=torch.Generator().manual_seed(0))[:n]
             self.prompts, self.real = [self.va_c[i] for i in vi], self.va_x[vi]
-        self.real_hf = high_frequency_share(self.real).mean().item()
+        self.real_hf = high_frequency_energy(self.real).mean().item()
         self.key = 'prompt_accuracy' if self.shapes else 'r_precision'
 
     def score(self, images: Tensor, prompts: list | None = None) -> dict:
         "Quality of `images` drawn for `prompts` (default: the scorer's), and their sharpness against the real pictures'."
         prompts = self.prompts if prompts is None else prompts
-        sharp = high_frequency_share(images).mean().item() / max(self.real_hf, 1e-12)
+        sharp = high_frequency_energy(images).mean().item() / max(self.real_hf, 1e-12)
         if self.shapes:
             from naruto_core.evaluation import prompt_accuracy, prompt_scores, split_report
             s = prompt_scores(self.probe, images, prompts); rep = split_report(s)
@@ -370,7 +378,7 @@ class ClaimSet:
 
     def config(self, overrides=()):
         "The preset's config on this set, with `overrides`."
-        return load_config(self.cc.preset, [f'data.spec={json.dumps(self.spec)}', *overrides])
+        return load_config(self.cc.preset, [f'data.spec={json.dumps(self.spec)}', *self.cc.overrides, *overrides])
 
     def run(self, model: str, overrides=()) -> Path:
         "The run directory of `model` trained with the preset's config and `overrides`, trained (or resumed) first."
@@ -425,11 +433,15 @@ def diffusion_flops(model: DiffusionBaseline) -> int:
     states, keep = model.encode(torch.full((1, dc.text_len), dc.pad_id + 3, dtype=torch.long))
     return forward_flops(model, x, torch.tensor([10]), states, keep)
 
-def train_peer(cs: ClaimSet, gen_run, guidance_runs=None) -> Path:
-    "The diffusion peer of claim set `cs`, trained for `budget_factor` times CFTN v2's training time on the same pictures."
+def peer_name(factor: float) -> str:
+    "The diffusion peer trained for `factor` times CFTN v2's time: 'diffusion' at equal time, else 'diffusion_x4' and so on."
+    return 'diffusion' if factor == 1 else f'diffusion_x{factor:g}'
+
+def train_peer(cs: ClaimSet, gen_run, factor: float = 1.0) -> Path:
+    "The diffusion peer of claim set `cs`, trained for `factor` times CFTN v2's training time on the same pictures."
     from naruto_core.data import collate, load_data
-    cc, out = cs.cc, cs.out/'runs'/f"diffusion-{Path(gen_run).name.split('-')[-1]}-x{cs.cc.budget_factor:g}"
-    budget = cc.budget_factor * train_seconds(gen_run)
+    cc, out = cs.cc, cs.out/'runs'/f"diffusion-{Path(gen_run).name.split('-')[-1]}-x{factor:g}"
+    budget = factor * train_seconds(gen_run)
     st = RunDir(out).ckpt/'state.pt'
     if st.exists() and load_state(RunDir(out).ckpt)['seconds'] >= budget: return out
     b = load_generator(gen_run, device='cpu')
@@ -448,14 +460,15 @@ def speed_quality(cs: ClaimSet, guidance: float | None = None) -> dict:
     "Claim 1 on one set: every model and sampler setting, quality against time per picture, with the diffusion peer."
     g = GUIDANCE if guidance is None else guidance
     sc, runs = cs.scorer, {m: cs.run(m) for m in ('cftn2', 'cftn', 'gpt')}
-    runs['diffusion'] = train_peer(cs, runs['cftn2'])
+    for f in cs.cc.budget_factors: runs[peer_name(f)] = train_peer(cs, runs['cftn2'], f)
     models, points = {}, []
-    for name, settings in SPEED_SETTINGS.items():
-        if name == 'diffusion':
+    plan = {k: v for k, v in SPEED_SETTINGS.items() if k != 'diffusion'} | {peer_name(f): SPEED_SETTINGS['diffusion'] for f in cs.cc.budget_factors}
+    for name, settings in plan.items():
+        if name.startswith('diffusion'):
             db = DiffusionBundle(runs[name], runs['cftn2'])
             st = load_state(RunDir(runs[name]).ckpt)
             fwd = diffusion_flops(db.model)
-            models[name] = dict(params=num_params(db.model), train_seconds=st['seconds'], train_steps=st['step'],
+            models[name] = dict(params=num_params(db.model), train_seconds=st['seconds'], train_steps=st['step'], budget_s=st['budget_s'],
                                 train_batch=cs.cc.diffusion_batch, unet_channels=db.model.cfg.channels, run=str(runs[name]))
             for key, (kind, steps) in settings.items():
                 imgs, spi = timed(lambda p: db.generate(p, kind, steps, g), sc.prompts)
@@ -485,27 +498,29 @@ def _better(a: float, b: float, key: str) -> bool:
     "Is quality a at least as good as b (KID and FID: lower is better)?"
     return a <= b if key in ('kid', 'fid') else a >= b
 
+def _label(p: dict) -> str: return f"{p['model']} {p['setting']}"
+
 def speed_verdict(points: list, key: str) -> dict:
     "The speed-up of CFTN v2 one-shot over the fastest diffusion setting of equal or better quality (`key`), and over the fastest one."
     one = next(p for p in points if p['model'] == 'cftn2' and p['setting'] == 'oneshot')
-    diff = sorted((p for p in points if p['model'] == 'diffusion'), key=lambda p: p['ms_per_image'])
+    diff = sorted((p for p in points if p['model'].startswith('diffusion')), key=lambda p: p['ms_per_image'])   # every budget
     ok = [p for p in diff if _better(p[key], one[key], key)]
     best = max(diff, key=lambda p: -p[key] if key in ('kid', 'fid') else p[key])
     ours = sorted((p for p in points if p['model'] == 'cftn2'), key=lambda p: p['ms_per_image'])
     match = next((p for p in ours if _better(p[key], best[key], key)), None)
     res = dict(key=key, oneshot_ms=one['ms_per_image'], oneshot_quality=one[key],
-               fastest_diffusion=diff[0]['setting'], fastest_diffusion_ms=diff[0]['ms_per_image'],
+               fastest_diffusion=_label(diff[0]), fastest_diffusion_ms=diff[0]['ms_per_image'],
                speedup_over_fastest_diffusion=diff[0]['ms_per_image'] / one['ms_per_image'],
-               diffusion_at_equal_or_better=ok[0]['setting'] if ok else None,
+               diffusion_at_equal_or_better=_label(ok[0]) if ok else None,
                speedup_at_equal_quality=ok[0]['ms_per_image'] / one['ms_per_image'] if ok else None,
-               best_diffusion=best['setting'], best_diffusion_quality=best[key],
+               best_diffusion=_label(best), best_diffusion_quality=best[key],
                cftn2_matching_best_diffusion=match['setting'] if match else None,
                speedup_at_best_diffusion_quality=best['ms_per_image'] / match['ms_per_image'] if match else None)
     if ok: res['text'] = (f"CFTN v2 one-shot is {res['speedup_at_equal_quality']:.0f}x faster than the fastest diffusion setting of "
-                          f"equal or better {key} ({ok[0]['setting']})")
+                          f"equal or better {key} ({_label(ok[0])})")
     else: res['text'] = (f"no diffusion setting reaches CFTN v2 one-shot's {key} ({one[key]:.3f}; best diffusion {best[key]:.3f}, "
-                         f"{best['setting']}); one-shot is {res['speedup_over_fastest_diffusion']:.0f}x faster than the fastest "
-                         f"diffusion setting ({diff[0]['setting']}), which is also worse")
+                         f"{_label(best)}); one-shot is {res['speedup_over_fastest_diffusion']:.0f}x faster than the fastest "
+                         f"diffusion setting ({_label(diff[0])}), which is also worse")
     return res
 
 # %% ../nbs/16_claims.ipynb #9e38f4e2
@@ -644,13 +659,15 @@ def average_trap(cs: ClaimSet, out) -> dict:
     fig = plot_trap_pictures(pictures, [p[:40] for p in sc.prompts[:P]])
     fig.savefig(Path(out)/'average_trap_pictures.png', dpi=110, bbox_inches='tight')
     one, it = rows['oneshot_argmax'], rows['iterative_12']
-    fix = max((k for k in rows if k not in ('real pictures', 'VQ-VAE reconstructions', 'oneshot_argmax')),
-              key=lambda k: -abs(math.log(max(rows[k]['sharpness'], 1e-6))))
-    blurry = one['sharpness'] < 0.8 * rows['VQ-VAE reconstructions']['sharpness']
-    text = (f"one-shot argmax: sharpness {one['sharpness']:.2f} of the real pictures' (VQ-VAE ceiling "
-            f"{rows['VQ-VAE reconstructions']['sharpness']:.2f}), diversity 0 within a prompt: "
-            f"{'the blurry mean the seeds predict' if blurry else 'not blurrier than what the tokenizer allows, but one picture per prompt'}; "
-            f"sharpest-to-real decoding: {fix} ({rows[fix]['sharpness']:.2f}, {rows[fix]['ms_per_image'] / one['ms_per_image']:.1f}x the time)")
+    ceiling = rows['VQ-VAE reconstructions']['sharpness']            # as sharp as a token model can draw through this tokenizer
+    fix = min((k for k in rows if k not in ('real pictures', 'VQ-VAE reconstructions', 'oneshot_argmax')),
+              key=lambda k: abs(math.log(max(rows[k]['sharpness'], 1e-6) / max(ceiling, 1e-6))))
+    blurry = one['sharpness'] < 0.8 * ceiling
+    text = (f"one-shot argmax: sharpness {one['sharpness']:.2f} of the real pictures' (VQ-VAE reconstructions {ceiling:.2f}), "
+            f"one picture per prompt (diversity 0): "
+            f"{'the blurry mean the seeds predict' if blurry else 'not blurrier than the tokenizer allows'}; the decoding closest to "
+            f"the reconstructions' sharpness: {fix} ({rows[fix]['sharpness']:.2f}, KID {rows[fix]['kid']:.3f} against one-shot's "
+            f"{one['kid']:.3f}, {rows[fix]['ms_per_image'] / one['ms_per_image']:.1f}x the time)")
     return dict(set=cs.name, data=cs.spec, quality_key=sc.key, run=str(run), prompts=sc.prompts[:P], samples_per_prompt=S,
                 rows=rows, verdict=dict(blurry=blurry, closest_sharpness=fix, text=text))
 
@@ -679,13 +696,13 @@ def scaling_runs(cs: ClaimSet, models=('cftn', 'cftn2')) -> dict:
     "Claim 4's runs: each model at each width D for an equal training-FLOP budget (CFTN v2's at the preset's width and steps)."
     base = cs.config(); S = base.train_gen.max_steps
     meta = json.loads((cs.run('cftn2')/'generator.json').read_text()); sp = TokenSpace(**meta['space'])
-    budget = step_flops('cftn2', base, sp) * S
+    budget = step_flops('cftn2', base, sp) * S * cs.cc.scaling_budget
     plan = {}
     for m in models:
         for D in cs.cc.dims:
             cfg = cs.config([f'gen.dim={D}'])
             f = step_flops(m, cfg, sp)
-            steps = int(min(2 * S, max(S // 4, round(budget / f / 10) * 10)))
+            steps = int(min(2 * S, max(S // 8, round(budget / f / 10) * 10)))
             o = [f'gen.dim={D}']
             if steps != S:
                 o += [f'train_gen.max_steps={steps}', f'train_gen.eval_every={max(1, min(base.train_gen.eval_every, steps // 8))}',
@@ -732,7 +749,7 @@ def plot_speed(speed: dict):
         d = speed[s]
         for m in d['models']:
             ps = [p for p in d['points'] if p['model'] == m and p.get(k) is not None]
-            ax.plot([p['ms_per_image'] for p in ps], [p[k] for p in ps], 'o-', color=_COLOURS.get(m), label=m)
+            ax.plot([p['ms_per_image'] for p in ps], [p[k] for p in ps], 'o-', color=_COLOURS.get(m, 'tab:pink' if m.startswith('diffusion') else None), label=m)
             for p in ps: ax.annotate(p['setting'].replace('iterative_', 'it'), (p['ms_per_image'], p[k]), fontsize=6, xytext=(3, 3), textcoords='offset points')
         ref = d['reference']['real'].get(k)
         if ref is not None: ax.axhline(ref, color='gray', ls='--', lw=1, label='real pictures')
@@ -836,16 +853,16 @@ def run_claims(
         parts['sizes'] = part(out, 'speed.sizes', dict(size_preset=cc.size_preset, repeats=cc.size_repeats, guidance=GUIDANCE),
                               lambda: time_at_sizes(cc.size_preset, cc.size_repeats, log=log), log)
         figs['speed'] = plot_speed(parts['speed'])
-    if 'curriculum' in todo:
-        parts['curriculum'] = {k: part(out, f'curriculum.{k}', settings(cs, 'cftn2') | dict(seeds=cc.seeds if k == 'shapes' else cc.real_seeds),
-                                       lambda cs=cs, k=k: curriculum(cs, cc.seeds if k == 'shapes' else cc.real_seeds), log)
-                               for k, cs in sets.items()}
-        figs['curriculum'] = plot_curriculum(parts['curriculum'])
     if 'average_trap' in todo:
         parts['average_trap'] = part(out, 'average_trap', settings(sets['real'], 'cftn2'), lambda: average_trap(sets['real'], out), log) if data else None
         if parts['average_trap']:
             figs['average_trap'] = plot_trap(parts['average_trap'])
             if not (out/'average_trap_pictures.png').exists(): average_trap(sets['real'], out)
+    if 'curriculum' in todo:
+        parts['curriculum'] = {k: part(out, f'curriculum.{k}', settings(cs, 'cftn2') | dict(seeds=cc.seeds if k == 'shapes' else cc.real_seeds),
+                                       lambda cs=cs, k=k: curriculum(cs, cc.seeds if k == 'shapes' else cc.real_seeds), log)
+                               for k, cs in sets.items()}
+        figs['curriculum'] = plot_curriculum(parts['curriculum'])
     if 'scaling' in todo:
         parts['scaling'] = {k: part(out, f'scaling.{k}', settings(cs, 'cftn2', 'cftn'), lambda cs=cs: scaling(cs), log) for k, cs in sets.items()}
         figs['scaling'] = plot_scaling(parts['scaling'])

@@ -227,7 +227,7 @@ def cmd_bench(args):
     if args.claims:          # 16_claims comes after this notebook (it measures the package, this command included): found by name
         import importlib
         claims = importlib.import_module('naruto_core.claims')
-        res = claims.run_claims(args.claims, args.preset, data=args.data, log=log)
+        res = claims.run_claims(args.claims, args.preset, data=args.data, log=log, overrides=tuple(args.set))
         if args.out: Path(args.out).write_text(json.dumps(res, indent=2) + '\n')
         print(json.dumps(res, indent=2)); print(claims.claims_table(res), file=sys.stderr)
         return
@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
           'and score on (default: the preset\'s, or the VQ-VAE\'s); '
           'any set but shapes is scored by the in-domain judge instead of the probe')
     _flag(s, 'judge_steps', type=int, default=1500, help='with --quality on any set but shapes: training steps of the in-domain judge')
-    _flag(s, 'set', action='append', default=[], metavar='KEY=VALUE', help='with --quality: config override for every run')
+    _flag(s, 'set', action='append', default=[], metavar='KEY=VALUE', help='with --quality or --claims: config override for every run')
     _flag(s, 'claims', default=None, metavar='DIR', help='instead: measure the seeds\' claims (one-shot against a diffusers '
           'peer, the curriculum, the average trap, parameter efficiency) into DIR as JSON and PNGs, reusing finished parts; '
           '--preset tiny (CI seconds) or cpu; --data: the real-picture set (without it those parts are left out)')
