@@ -103,7 +103,9 @@ def test_cftn2_two_processes(vq):
     assert files(two) == files(one)
     assert (two / 'stage2A' / 'model.safetensors').exists()
     assert {m['stage'] for m in metrics(two) if 'stage' in m} == {2.0, 2.5}
-    close(curve(two), curve(one), LOOSE)
+    # stage 2A draws its captioning rows per process, so each rank's share differs from one process's: its training
+    # losses agree less closely than 2B's (a few %); the validation losses, on fixed masks, as closely as elsewhere
+    close(curve(two), curve(one), 2 * LOOSE)
     close(curve(two, 'val_loss'), curve(one, 'val_loss'), LOOSE)
 
 
