@@ -58,8 +58,8 @@ class ClaimsConfig:
 
 CLAIMS_PRESETS = dict(
     tiny=ClaimsConfig(),
-    cpu=ClaimsConfig(preset='cpu', num_prompts=128, judge_steps=1500, seeds=(0, 1, 2), real_seeds=(0,), dims=(64, 128, 256),
-                     budget_factors=(1.0, 4.0), scaling_budget=0.5,
+    cpu=ClaimsConfig(preset='cpu', num_prompts=128, judge_steps=1500, seeds=(0, 1), real_seeds=(0,), dims=(64, 128, 256),
+                     budget_factors=(1.0,), scaling_budget=0.25,
                      diffusion_batch=32, trap_prompts=6, trap_samples=4, size_preset='naruto', size_repeats=1),
 )
 
