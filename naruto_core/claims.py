@@ -352,7 +352,8 @@ def _finished(run, steps: int | None = None) -> bool:
 
 def _run_name(model: str, cfg) -> str:
     "A generator run's folder: the model and a fingerprint of everything that shapes its training."
-    key = json.dumps(dict(model=model, gen=asdict(cfg.gen), text=asdict(cfg.text), train=asdict(cfg.train_gen)), sort_keys=True)
+    train = {k: v for k, v in asdict(cfg.train_gen).items() if not (k == 'ema' and not v)}   # added later: runs without one keep their names
+    key = json.dumps(dict(model=model, gen=asdict(cfg.gen), text=asdict(cfg.text), train=train), sort_keys=True)
     return f"{model}-{fingerprint_bytes(key.encode())[:8]}"
 
 class ClaimSet:

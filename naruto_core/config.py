@@ -137,12 +137,14 @@ class TrainConfig:
     eval_every: int = 200     # steps between validation (and best/ updates)
     seed: int = 0
     amp: bool = True          # bf16 autocast on CUDA (ignored on CPU)
+    ema: float = 0.0          # decay of an exponential moving average of the weights, kept for sampling (0 = off)
 
     def __post_init__(self):
         _positive(self, 'max_steps', 'batch_size', 'lr', 'ckpt_every', 'log_every', 'eval_every')
         _check(self.warmup >= 0 and self.grad_clip >= 0 and self.weight_decay >= 0,
                "TrainConfig.warmup, grad_clip and weight_decay must be >= 0")
         _check(0 <= self.min_lr_ratio <= 1, f"TrainConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        _check(0 <= self.ema < 1, f"TrainConfig.ema (the weights' moving-average decay) must be in [0, 1), got {self.ema}")
 
 # %% ../nbs/00_config.ipynb #d512b328
 @dataclass

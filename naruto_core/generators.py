@@ -146,6 +146,7 @@ class GeneratorBundle:
     cfg: Config
     meta: dict
     path: Path
+    weights: str = 'model'       # 'ema': the weights' moving average was loaded (the run kept one)
 
     @property
     def space(self) -> TokenSpace: return self.model.space
@@ -156,6 +157,7 @@ def load_generator(
     run,                         # a generator run directory, or hf://USER/NAME[@REVISION] (a run pushed to the Hub)
     device=None,                 # default: the best available (CUDA, MPS, CPU)
     which: str = 'checkpoint',   # 'checkpoint' (latest) | 'best' | 'captioner' (CFTN v2's stage-2A weights when kept)
+    ema: bool = True,            # the weights' moving average when the run kept one (train_gen.ema > 0), else the weights
 ) -> GeneratorBundle:
     "Load a generator run directory in eval mode, with its VQ-VAE and tokenizer, checking that they belong together."
     spec, run = str(run), RunDir(resolve_run(run))
@@ -177,6 +179,7 @@ def load_generator(
         raise NarutoError(f"captioning needs a CFTN v2 (cftn2) run trained in stage 2A; '{run.path}' is '{meta['model']}'")
     ck = run.weights(which)
     if not ck.exists(): raise CheckpointError(f"{run.path} has no {which} weights ({ck.name}/)")
-    load_weights(model, ck).eval()
+    kind = 'ema' if ema and (ck/'ema.safetensors').exists() else 'model'
+    load_weights(model, ck, name=kind).eval()
     dev = device or default_device()
-    return GeneratorBundle(meta['model'], model.to(dev), vq.to(dev), tok, cfg, meta, run.path)
+    return GeneratorBundle(meta['model'], model.to(dev), vq.to(dev), tok, cfg, meta, run.path, kind)

@@ -22,7 +22,7 @@ __all__ = ['KEY_FIGURES', 'HOME', 'MODELS', 'DATASETS', 'CARD_PROMPTS', 'hub_fil
 def hub_files(
     run,                 # a generator run directory
 ) -> dict:               # path in the Hub repository -> file in the run
-    "What a generator needs on the Hub: generator.json, config.yaml, tokenizer/, vqvae/, the latest weights, stage2A/ when kept."
+    "What a generator needs on the Hub: generator.json, config.yaml, tokenizer/, vqvae/, the latest weights (and their moving average), stage2A/ when kept."
     run = RunDir(run)
     if not (run.path/'generator.json').exists(): raise NarutoError(f"{run.path} is not a generator run directory (no generator.json)")
     out = {f: run.path/f for f in ('generator.json', 'config.yaml', 'metrics.jsonl') if (run.path/f).exists()}
@@ -30,7 +30,7 @@ def hub_files(
         out.update({f'{d}/{f.name}': f for f in sorted((run.path/d).glob('*')) if f.is_file()})
     for which in ('checkpoint', 'captioner'):
         w = run.weights(which)
-        if (w/'model.safetensors').exists(): out[f'{w.name}/model.safetensors'] = w/'model.safetensors'
+        out.update({f'{w.name}/{f}': w/f for f in ('model.safetensors', 'ema.safetensors') if (w/f).exists()})
     return out
 
 # %% ../nbs/13b_hub.ipynb #h0000010

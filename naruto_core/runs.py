@@ -111,13 +111,15 @@ def _fsync_dir(path: Path):
         fd = os.open(path, os.O_RDONLY); os.fsync(fd); os.close(fd)
     except OSError: pass
 
-def save_checkpoint(path, model: nn.Module, state: dict, keep_prev=None):
-    "Write `model` (safetensors) and `state` (torch.save) to folder `path` atomically; the old one moves to `keep_prev`."
+def save_checkpoint(path, model: nn.Module, state: dict, keep_prev=None, extra: dict | None = None):
+    """Write `model` (safetensors) and `state` (torch.save) to folder `path` atomically; the old one moves to `keep_prev`.
+    `extra`: {name: module} written beside them as name.safetensors (e.g. the weights' moving average, `ema`)."""
     path = Path(path); tmp = path.with_name(path.name + '.tmp')
     if tmp.exists(): shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     step = state.get('step', 0)
     save_model(model, str(tmp/'model.safetensors'), metadata={'step': str(step)})
+    for name, m in (extra or {}).items(): save_model(m, str(tmp/f'{name}.safetensors'), metadata={'step': str(step)})
     fault_point('ckpt_weights', step)
     torch.save(state, tmp/'state.pt')
     for f in tmp.iterdir():
@@ -144,10 +146,10 @@ def load_state(path) -> dict:
             raise CheckpointError(f"refusing to load {f}: it holds objects other than tensors and plain data (possibly code)")
         raise CheckpointError(f"checkpoint file {f} is truncated or corrupt: {msg}")
 
-def load_weights(model: nn.Module, path, strict=True) -> nn.Module:
-    "Load `model.safetensors` of checkpoint folder `path` into `model`."
-    f = Path(path)/'model.safetensors'
-    if not f.exists(): raise CheckpointError(f"checkpoint {path} has no model.safetensors")
+def load_weights(model: nn.Module, path, strict=True, name: str = 'model') -> nn.Module:
+    "Load `name.safetensors` (the weights; 'ema': their moving average) of checkpoint folder `path` into `model`."
+    f = Path(path)/f'{name}.safetensors'
+    if not f.exists(): raise CheckpointError(f"checkpoint {path} has no {f.name}")
     try: missing, unexpected = load_model(model, str(f), strict=False, device='cpu')
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"checkpoint file {f} is truncated or corrupt: {str(e).splitlines()[0]}")

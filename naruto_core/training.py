@@ -16,13 +16,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import Config, NarutoError, TrainConfig, config_to_dict, default_device, save_config
-from .runs import RunDir, fault_point, find_checkpoint, save_checkpoint
+from .runs import RunDir, fault_point, find_checkpoint, load_weights, save_checkpoint
 
 # %% auto #0
 __all__ = ['CALLBACK_STATE', 'lr_at', 'make_optimizer', 'rng_state', 'set_rng_state', 'seed_everything', 'DataStream',
            'dist_info', 'local_batch_size', 'barrier', 'unwrap', 'fetch_items', 'to_device', 'Callback', 'Trainer',
            'CheckpointCB', 'DistributedCB', 'LogCB', 'Table', 'ValidateCB', 'ProgressCB', 'init_wandb', 'WandbCB',
-           'default_callbacks']
+           'EMACB', 'default_callbacks']
 
 # %% ../nbs/02b_training.ipynb #92a3f7bc
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -127,8 +127,9 @@ class Callback:
     order = 0
     def state_dict(self) -> dict: return {}           # saved in every checkpoint (plain data and tensors)
     def load_state_dict(self, state: dict): pass       # the whole saved state: take your keys
+    def weights(self) -> dict: return {}              # {name: module} written beside the model in every checkpoint
 
-CALLBACK_STATE = dict(best=None, acc={}, wandb_id=None, config=None)   # the callbacks' keys in a checkpoint, and their defaults
+CALLBACK_STATE = dict(best=None, acc={}, wandb_id=None, config=None, ema_steps=0)   # the callbacks' keys in a checkpoint, and their defaults
 
 class Trainer:
     "One training loop for every model of the project; what it does besides training comes from its callbacks."
@@ -148,6 +149,7 @@ class Trainer:
         self.stream = DataStream(len(data), cfg.batch_size, seed=cfg.seed, rank=self.rank, world=self.world)
         self.step, self.last, self.better, self.logged = 0, {}, False, None   # set by the callbacks
         self.where, self.ckpt_path = 'the run', None   # what messages call the run, where its checkpoint is (CheckpointCB)
+        self.resumed_from, self.ema = None, None       # the checkpoint folder resumed from (CheckpointCB), the averaged model (EMACB)
         self.carried = {}                      # state of a resumed run that no callback of this one claims (kept as it was)
         self.amp = (torch.autocast('cuda', dtype=torch.bfloat16) if cfg.amp and self.device.type == 'cuda' else nullcontext())
 
@@ -238,7 +240,7 @@ class CheckpointCB(Callback):
         t.where, t.ckpt_path = str(self.run.path), self.run.ckpt
         path, st = find_checkpoint(self.run, unwrap(t.model))
         if path is not None:
-            t.load_state_dict(st)
+            t.load_state_dict(st); t.resumed_from = path
             if t.is_main and self.run.metrics.exists():   # drop lines a killed run wrote after its last checkpoint
                 keep = [json.dumps(m) for m in self.run.read_metrics() if m.get('step', 0) <= t.step]
                 tmp = self.run.metrics.with_suffix('.tmp'); tmp.write_text(''.join(l + '\n' for l in keep))
@@ -253,7 +255,8 @@ class CheckpointCB(Callback):
         rng = rng_state()
         if t.world > 1:
             rngs = [None] * t.world; dist.all_gather_object(rngs, rng); rng = rngs
-        if t.is_main: save_checkpoint(path, unwrap(t.model), t.state_dict(rng), keep_prev=keep_prev)
+        extra = {k: m for cb in t.cbs for k, m in cb.weights().items()}
+        if t.is_main: save_checkpoint(path, unwrap(t.model), t.state_dict(rng), keep_prev=keep_prev, extra=extra)
         barrier(t.world)
 
     def after_batch(self, t):
@@ -372,6 +375,9 @@ class ValidateCB(Callback):
             m = unwrap(t.model); was = m.training; m.eval()
             with torch.no_grad(), t.amp: res = self.val_fn(m, t.step)
             m.train(was)
+            if t.ema is not None:              # the moving average too: its numbers, as ema_*
+                with torch.no_grad(), t.amp: e = self.val_fn(t.ema.eval(), t.step)
+                res |= {f'ema_{k}': v for k, v in e.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
             t.log(res)
             v = res.get('val_loss')
             better = v is not None and (self.best is None or v < self.best)
@@ -453,6 +459,38 @@ class WandbCB(Callback):
         if self.artifacts and (self.run.best/'model.safetensors').exists(): self._artifact(self.run.best, ['best'], t.step)
         self.wb.finish(); self.wb = None
 
+# %% ../nbs/02b_training.ipynb #e3a70002
+class EMACB(Callback):
+    "A moving average of the weights (decay `cfg.ema`, warmed up), kept in every checkpoint as ema.safetensors, resumed exactly."
+    order = 15                                  # after CheckpointCB has resumed the weights, the step and the state
+    def __init__(self): self.avg, self.n = None, 0
+
+    def state_dict(self) -> dict: return dict(ema_steps=self.n) if self.avg is not None else {}
+    def load_state_dict(self, st: dict): self.n = int(st.get('ema_steps') or 0)
+    def weights(self) -> dict: return {'ema': self.avg.module} if self.avg is not None else {}
+
+    def _avg(self, avg, p, n):                  # AveragedModel's rule: the warmed-up exponential average
+        d = torch.clamp((1 + n) / (10 + n), max=self.decay)
+        return avg + (p - avg) * (1 - d)
+
+    def before_fit(self, t):
+        from torch.optim.swa_utils import AveragedModel
+        self.decay = t.cfg.ema
+        if not self.decay: self.n = 0; return
+        self.avg = AveragedModel(unwrap(t.model), avg_fn=self._avg, use_buffers=True)
+        if self.n and t.resumed_from is not None:
+            if (Path(t.resumed_from)/'ema.safetensors').exists():
+                load_weights(self.avg.module, t.resumed_from, name='ema')
+                self.avg.n_averaged.fill_(self.n)
+            else:
+                warnings.warn(f"{t.resumed_from} has no ema.safetensors: the weights' moving average starts again from step {t.step}")
+                self.n = 0
+        t.ema = self.avg.module
+
+    def after_step(self, t):
+        if self.avg is None: return
+        self.avg.update_parameters(unwrap(t.model)); self.n += 1
+
 # %% ../nbs/02b_training.ipynb #80837af6
 def default_callbacks(
     out,                             # the run directory
@@ -466,7 +504,7 @@ def default_callbacks(
 ) -> list:
     "The callbacks of a run directory: resume and checkpoints, DDP, records, validation, progress, W&B when asked."
     run = RunDir(out)
-    cbs = [DistributedCB(section, find_unused), CheckpointCB(run, config, snapshots), LogCB(run),
+    cbs = [DistributedCB(section, find_unused), CheckpointCB(run, config, snapshots), EMACB(), LogCB(run),
            ProgressCB(name or run.path.name, progress)]
     if val_fn is not None: cbs.append(ValidateCB(val_fn))
     if use_wandb: cbs.append(WandbCB(run, config, name, artifacts=wandb_artifacts))

@@ -3,6 +3,7 @@ import hashlib, json, os
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -139,6 +140,28 @@ def test_resume_across_stage_switch_is_exact(vq_run, tmp_path):
     for k in a: assert (a[k] == b[k]).all(), k
     assert [m.get('loss') for m in metrics(ref)] == [m.get('loss') for m in metrics(run)]
     assert {m['stage'] for m in metrics(run) if 'stage' in m} == {2.0, 2.5}
+
+
+def test_ema_weights_resume_exactly_and_are_sampled(vq_run, tmp_path):
+    "train_gen.ema: every checkpoint holds ema.safetensors; killed and resumed, the average is the uninterrupted run's; sampling loads it."
+    from naruto_core.generators import load_generator
+    ref, run = tmp_path / 'ref', tmp_path / 'killed'
+    args = ('train', '--model', 'cftn', '--vqvae', vq_run, '--preset', 'tiny', '--set', 'train_gen.ckpt_every=4', '--set', 'train_gen.ema=0.9')
+    naruto(*args, '--out', ref, check=True)
+    r = naruto(*args, '--out', run, env={'NARUTO_FAULT': 'step@14'})
+    assert r.returncode == -9, r.stderr
+    naruto(*args, '--out', run, check=True)
+    a, b = load_file(ref / 'checkpoint' / 'ema.safetensors'), load_file(run / 'checkpoint' / 'ema.safetensors')
+    w = load_file(ref / 'checkpoint' / 'model.safetensors')
+    assert set(a) == set(w) and any(not torch.equal(a[k], w[k]) for k in w)        # an average, not a copy of the weights
+    for k in a: assert torch.equal(a[k], b[k]), k
+    assert any('ema_val_loss' in m for m in metrics(run))
+    bundle = load_generator(run, device='cpu')
+    assert bundle.weights == 'ema' and load_generator(run, device='cpu', ema=False).weights == 'model'
+    got = dict(bundle.model.state_dict())
+    assert all(torch.equal(got[k], a[k]) for k in a)
+    assert 'ema' in one_line_error(naruto('train', '--model', 'cftn', '--vqvae', vq_run, '--preset', 'tiny',
+                                          '--set', 'train_gen.ema=1.5', '--out', tmp_path / 'bad'))
 
 
 def test_eval_real_pictures_uses_the_judge(tmp_path):

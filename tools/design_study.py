@@ -23,7 +23,11 @@ STUDY = {
     'cftn2_joint_t2_2B':    ('cftn2', ['gen.bridge_kind=joint', 'gen.bridges=all', 'gen.text_layers=2', 'gen.stage=2B', 'gen.switch_frac=0']),
     'cftn2_joint_t2_c2s2':  ('cftn2', ['gen.bridge_kind=joint', 'gen.bridges=all', 'gen.text_layers=2', 'gen.caption_frac=0.2', 'gen.switch_frac=0.2']),
     'cftn2_default':        ('cftn2', []),
+    'lstm':                 ('lstm', []),
+    'gpt':                  ('gpt', []),
 }
+# decoding modes: name -> (mode, guidance); autoregressive models decode in raster order only ('ar')
+MODES = {'oneshot': ('oneshot', 0.0), 'iterative': ('iterative', 0.0), 'iterative_g1': ('iterative', 1.0), 'ar': (None, 0.0)}
 METRICS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'kid', 'fid', 'degenerate_share', 'seconds_per_image')
 
 
@@ -36,7 +40,7 @@ def config(preset, spec, model, overrides, steps, seed, extra=()):
     return load_config(preset, o)
 
 
-def run_entry(name, model, overrides, vqvae, out, budget, preset='cpu', seed=0, modes=('oneshot', 'iterative'), log=print):
+def run_entry(name, model, overrides, vqvae, out, budget, preset='cpu', seed=0, modes=('oneshot', 'iterative'), judge_shapes=False, log=print):
     from naruto_core.generators import load_generator
     from naruto_core.config import read_config
     from naruto_core.runs import RunDir
@@ -57,17 +61,20 @@ def run_entry(name, model, overrides, vqvae, out, budget, preset='cpu', seed=0, 
     val = [r for r in RunDir(run).read_metrics() if 'val_loss' in r][-1]
     res.update(val_loss=val['val_loss'], val_loss_oneshot=val.get('val_loss_oneshot'))
     b = load_generator(run, device='cpu')
+    if b.model.autoregressive: modes = ('ar',)
     if spec == 'shapes':
         from naruto_core.evaluation import evaluate_generator
         cb = load_generator(run, device='cpu', which='captioner') if b.model.can_caption else None
         for m in modes:
-            r = evaluate_generator(b, mode=m, steps=12, guidance=0.0, num_prompts=200, caption_bundle=cb, caption=cb is not None and m == 'oneshot')
+            mode, g = MODES[m]
+            r = evaluate_generator(b, mode=mode, steps=12, guidance=g, num_prompts=200, caption_bundle=cb, caption=cb is not None and m == 'oneshot')
             res[m] = {k: r.get(k) for k in ('prompt_accuracy', 'seen_prompt_accuracy', 'heldout_prompt_accuracy', 'caption_accuracy', 'seconds_per_image')}
-    else:
+    if spec != 'shapes' or judge_shapes:          # on shapes beside the probe: does the judge rank models as the probe does?
         from naruto_core.clip import judge_generator
         for m in modes:
-            r = judge_generator(b, mode=m, steps=12, guidance=0.0)
-            res[m] = {k: r.get(k) for k in METRICS}
+            mode, g = MODES[m]
+            r = judge_generator(b, mode=mode, steps=12, guidance=g)
+            res[m if spec != 'shapes' else f'{m}_judge'] = {k: r.get(k) for k in METRICS}
     return res
 
 
@@ -77,6 +84,8 @@ def main(argv=None):
     p.add_argument('--vqvae', required=True, help='a VQ-VAE run directory with cached codes (its data set is the study\'s)')
     p.add_argument('--out', required=True); p.add_argument('--budget', type=float, default=240, help='training seconds per entry')
     p.add_argument('--preset', default='cpu'); p.add_argument('--seeds', default='0', help='comma-separated training seeds')
+    p.add_argument('--modes', default='oneshot,iterative', help=f"decoding modes of masked models: {', '.join(m for m in MODES if m != 'ar')}")
+    p.add_argument('--judge-shapes', action='store_true', help='on shapes, score with the in-domain judge too (beside the probe)')
     a = p.parse_args(argv)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     for name in a.names or list(STUDY):
@@ -85,7 +94,7 @@ def main(argv=None):
             f = out/f'{name}_seed{seed}.json'
             if f.exists(): continue
             res = run_entry(f'{name}_seed{seed}', *STUDY[name], a.vqvae, out, a.budget, a.preset, seed,
-                            log=lambda s: print(s, file=sys.stderr, flush=True))
+                            modes=tuple(a.modes.split(',')), judge_shapes=a.judge_shapes, log=lambda s: print(s, file=sys.stderr, flush=True))
             f.write_text(json.dumps(res, indent=1) + '\n'); print(json.dumps(res), flush=True)
 
 
