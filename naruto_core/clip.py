@@ -23,8 +23,8 @@ from .tokenizer import encode_text, load_tokenizer, save_tokenizer, train_tokeni
 
 # %% auto #0
 __all__ = ['JudgeConfig', 'ImageTower', 'TextTower', 'Judge', 'clip_loss', 'train_judge', 'r_precision', 'kid', 'fid',
-           'degenerate_share', 'judge_images', 'retrieval', 'judge_cache_dir', 'load_or_train_judge', 'judge_generator',
-           'judge_captions']
+           'degenerate_share', 'judge_images', 'retrieval', 'judge_cache_dir', 'load_or_train_judge', 'judge_ceiling',
+           'judge_generator', 'judge_captions']
 
 # %% ../nbs/12a_clip.ipynb #2e30d081
 @dataclass
@@ -195,6 +195,27 @@ def load_or_train_judge(data: DataConfig, cfg: JudgeConfig = JudgeConfig(), cach
     return judge, (tr_x, list(tr_c)), (va_x, list(va_c))
 
 # %% ../nbs/12a_clip.ipynb #b7b326c9
+def _draw(n_val: int, n_train: int, num_prompts: int, seed: int) -> tuple:
+    "The val pictures (for prompts) and train pictures (for retrieval) a judgement draws: the same for every generator."
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(n_val, generator=g)[:num_prompts], torch.randperm(n_train, generator=g)[:num_prompts]
+
+def _ceiling(judge, tr_x, tr_c, va_x, va_c, vi, ti, seed: int) -> dict:
+    "The real pictures' own figures on the drawn prompts (every metric's ceiling), and chance."
+    ceil = judge_images(judge, va_x[vi], [va_c[i] for i in vi], va_x, va_c, seed=seed)
+    res = {f'ceiling_{k}': v for k, v in ceil.items() if k in ('r_precision', 'clip_score', 'kid', 'fid', 'degenerate_share')}
+    res.update({f'ceiling_{k}': v for k, v in retrieval(judge, tr_x[ti], tr_x, ti).items()})
+    res.update(chance_r_precision=1 / min(100, len(va_c)),    # 1 in 100, or in fewer when val is small
+               chance_retrieval_top1=1 / len(tr_c), chance_retrieval_top10=min(1, 10 / len(tr_c)))
+    return res
+
+def judge_ceiling(data: DataConfig, num_prompts: int = 200, seed: int = 0, judge_cfg: JudgeConfig = JudgeConfig(),
+                  log=None, progress: bool | None = None) -> dict:
+    "The ceiling and chance of `judge_generator`'s figures on data set `data`, without a generator (for tables)."
+    judge, (tr_x, tr_c), (va_x, va_c) = load_or_train_judge(data, judge_cfg, log=log, progress=progress)
+    if not va_c: raise NarutoError(f"data set '{data.spec}' has no validation pictures to judge against")
+    return _ceiling(judge, tr_x, tr_c, va_x, va_c, *_draw(len(va_c), len(tr_c), num_prompts, seed), seed)
+
 def judge_generator(bundle, mode: str | None = None, steps: int = 12, guidance: float = 0.0, temperature: float = 1.0,
                     num_prompts: int = 200, seed: int = 0, judge_cfg: JudgeConfig = JudgeConfig(), log=None,
                     prompts: list | None = None, progress: bool | None = None) -> dict:
@@ -202,8 +223,7 @@ def judge_generator(bundle, mode: str | None = None, steps: int = 12, guidance: 
     from naruto_core.sampling import generate
     judge, (tr_x, tr_c), (va_x, va_c) = load_or_train_judge(bundle.cfg.data, judge_cfg, log=log, progress=progress)
     if not va_c: raise NarutoError(f"data set '{bundle.cfg.data.spec}' has no validation pictures to judge against")
-    g = torch.Generator().manual_seed(seed)
-    vi = torch.randperm(len(va_c), generator=g)[:num_prompts]; ti = torch.randperm(len(tr_c), generator=g)[:num_prompts]
+    vi, ti = _draw(len(va_c), len(tr_c), num_prompts, seed)
     asked = list(prompts) if prompts else [va_c[i] for i in vi]         # the prompts drawn: given, or val captions
     kw = dict(mode=mode, steps=steps, guidance=guidance, temperature=temperature, seed=seed)
     with warnings.catch_warnings():    # the data's own captions are cut to the run's length as in training, quietly
@@ -214,18 +234,14 @@ def judge_generator(bundle, mode: str | None = None, steps: int = 12, guidance: 
         with bar: fake = generate(bundle, asked, **kw)
         spi = (time.perf_counter() - t0) / len(asked)
     res = judge_images(judge, fake, asked, va_x, va_c, seed=seed)
-    ceil = judge_images(judge, va_x[vi], [va_c[i] for i in vi], va_x, va_c, seed=seed)
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='encode_text')
         again = GenerationBar(bundle, len(ti), desc='generating (retrieval)', progress=progress)
         again.leaf, again.calls = bar.leaf, bar.calls             # the same batches: calibrated above
         with again: drawn = generate(bundle, [tr_c[i] for i in ti], **kw)
         res.update(retrieval(judge, drawn, tr_x, ti))
-    res.update({f'ceiling_{k}': v for k, v in ceil.items() if k in ('r_precision', 'clip_score', 'kid', 'fid', 'degenerate_share')})
-    res.update({f'ceiling_{k}': v for k, v in retrieval(judge, tr_x[ti], tr_x, ti).items()})
-    res.update(chance_r_precision=1 / min(100, len(va_c)),    # 1 in 100, or in fewer when val is small
-               chance_retrieval_top1=1 / len(tr_c), chance_retrieval_top10=min(1, 10 / len(tr_c)),
-               mode=mode or bundle.model.default_mode, steps=steps, guidance=guidance, data=bundle.cfg.data.spec,
+    res.update(_ceiling(judge, tr_x, tr_c, va_x, va_c, vi, ti, seed))
+    res.update(mode=mode or bundle.model.default_mode, steps=steps, guidance=guidance, data=bundle.cfg.data.spec,
                prompts='given' if prompts else 'val captions', judge_steps=judge_cfg.steps,
                seconds_per_image=spi, note='in-domain judge trained on the training split; KID/FID are on its features, '
                'not comparable with Inception figures')
