@@ -220,7 +220,7 @@ def cmd_bench(args):
         from naruto_core.quality import compare_generators, quality_table
         res = compare_generators(args.quality, args.preset, vqvae=args.vqvae, models=args.models.split(','),
                                  num_prompts=args.num_prompts, overrides=args.set, log=log, progress=None,
-                                 data=args.data, judge_steps=args.judge_steps)
+                                 data=args.data, judge_steps=args.judge_steps, seconds=args.seconds)
         if args.out: Path(args.out).write_text(json.dumps(res, indent=2) + '\n')
         print(json.dumps(res, indent=2)); print(quality_table(res), file=sys.stderr)
         return
@@ -313,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
           'and score on (default: the preset\'s, or the VQ-VAE\'s); '
           'any set but shapes is scored by the in-domain judge instead of the probe')
     _flag(s, 'judge_steps', type=int, default=1500, help='with --quality on any set but shapes: training steps of the in-domain judge')
+    _flag(s, 'seconds', type=float, default=None, help='with --quality: train every model for this many seconds of wall-clock time '
+          '(a short calibration sets its steps) instead of the preset\'s equal steps')
     _flag(s, 'set', action='append', default=[], metavar='KEY=VALUE', help='with --quality or --claims: config override for every run')
     _flag(s, 'claims', default=None, metavar='DIR', help='instead: measure the seeds\' claims (one-shot against a diffusers '
           'peer, the curriculum, the average trap, parameter efficiency) into DIR as JSON and PNGs, reusing finished parts; '

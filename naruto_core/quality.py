@@ -15,11 +15,46 @@ from .blocks import num_params
 from .config import NarutoError, load_config
 
 # %% auto #0
-__all__ = ['QUALITY_MODES', 'JUDGE_KEYS', 'compare_generators', 'quality_table', 'plot_quality']
+__all__ = ['QUALITY_MODES', 'JUDGE_KEYS', 'budget_overrides', 'calibrate_steps', 'compare_generators', 'quality_table',
+           'plot_quality']
 
 # %% ../nbs/14a_quality.ipynb #546c9e04
-QUALITY_MODES = {'ar': (('ar', 0),), 'masked': (('oneshot', 1), ('iterative_4', 4), ('iterative_8', 8), ('iterative_12', 12))}
+QUALITY_MODES = {'ar': (('ar', 0, 0.0),), 'masked': (('oneshot', 1, 0.0), ('iterative_4', 4, 0.0), ('iterative_8', 8, 0.0),
+                                                   ('iterative_12', 12, 0.0), ('iterative_12_g1', 12, 1.0))}   # (key, passes, guidance)
 JUDGE_KEYS = ('r_precision', 'clip_score', 'chance_clip_score', 'retrieval_top1', 'retrieval_top10', 'kid', 'fid', 'degenerate_share')
+
+def budget_overrides(cfg, steps: int) -> list:
+    "Overrides that train `cfg`'s generator for `steps` steps with its schedule scaled: warmup, curriculum switch, eval and checkpoints."
+    tc, S = cfg.train_gen, cfg.train_gen.max_steps
+    o = [f'train_gen.max_steps={steps}', f'train_gen.warmup={min(tc.warmup, max(1, steps // 10))}',
+         f'train_gen.eval_every={min(tc.eval_every, steps)}', f'train_gen.ckpt_every={min(tc.ckpt_every, steps)}',
+         f'train_gen.log_every={min(tc.log_every, steps)}']
+    if cfg.gen.switch_step: o.append(f'gen.switch_step={max(1, round(cfg.gen.switch_step * steps / S))}')
+    return o
+
+def _step_seconds(cfg, model_name: str, vqvae, steps: int, overrides=()) -> float:
+    "Median seconds per training step of `model_name` under `cfg` (+ `overrides`) over a `steps`-step run in a scratch folder."
+    import tempfile
+    from naruto_core.config import config_to_dict
+    from naruto_core.runs import RunDir
+    from naruto_core.stage2 import train_generator
+    with tempfile.TemporaryDirectory() as d:
+        c = load_config(base=config_to_dict(cfg), overrides=[f'train_gen.max_steps={steps}', 'train_gen.log_every=1',
+                        f'train_gen.eval_every={10 * steps}', f'train_gen.ckpt_every={10 * steps}', *overrides])
+        train_generator(c, model_name, vqvae, Path(d)/'calibration', progress=False)
+        return statistics.median(r['step_time'] for r in RunDir(Path(d)/'calibration').read_metrics() if 'step_time' in r)
+
+def calibrate_steps(cfg, model_name: str, vqvae, seconds: float, calib_steps: int = 30, overhead: float = 1.12) -> tuple:
+    """(steps, seconds per step): how many training steps of `model_name` under `cfg` take `seconds` of wall-clock time on
+    this machine now, timed by `calib_steps`-step runs (CFTN v2's curriculum: each stage timed, weighted by its share of
+    the steps); `overhead` counts validation and checkpoints beside the steps."""
+    if seconds <= 0: raise NarutoError(f"the training budget must be > 0 seconds, got {seconds}")
+    if model_name == 'cftn2' and cfg.gen.stage == '2A' and cfg.gen.switch_step:
+        f = min(1.0, cfg.gen.switch_step / cfg.train_gen.max_steps)
+        step_s = (f * _step_seconds(cfg, model_name, vqvae, calib_steps, ['gen.stage=2A', 'gen.switch_step=0'])
+                  + (1 - f) * _step_seconds(cfg, model_name, vqvae, calib_steps, ['gen.stage=2B', 'gen.switch_step=0']))
+    else: step_s = _step_seconds(cfg, model_name, vqvae, calib_steps)
+    return max(1, int(seconds / (step_s * overhead))), step_s
 
 def compare_generators(
     out,                          # directory: one run per model (rerunning resumes or reuses them), quality.json
@@ -32,6 +67,7 @@ def compare_generators(
     progress: bool | None = False,
     data: str | None = None,      # data spec (default: the preset's, or the VQ-VAE's); any set but shapes is judged in-domain
     judge_steps: int = 1500,      # training steps of the in-domain judge (12a_clip; cached per data set)
+    seconds: float | None = None, # equal wall-clock training time per model instead of the preset's equal steps (calibrated)
 ) -> dict:
     "Train (or reuse) every generator on one VQ-VAE with one budget; quality (probe or judge) and cost of every decoding mode."
     from naruto_core.codes import train_vqvae
@@ -57,14 +93,18 @@ def compare_generators(
     spec = read_config(Path(vqvae)/'config.yaml').data.spec
     judged = spec != 'shapes'                                # real pictures: the in-domain judge; shapes: the probe
     res = dict(preset=preset, vqvae=str(vqvae), overrides=list(overrides), data=spec, evaluator='judge' if judged else 'probe',
-               guidance=0.0, models={})
+               budget='equal steps' if seconds is None else f'{seconds:g} s of training each', models={})
     probe, jc = None, None
     if judged:
         from naruto_core.clip import JudgeConfig, judge_generator
         jc = JudgeConfig(steps=judge_steps)
     for name in models:
-        t0 = time.perf_counter()
-        train_generator(load_config(preset, o), name, vqvae, out/name, progress=progress)
+        t0, cfg, calib = time.perf_counter(), load_config(preset, o), None
+        if seconds is not None:                # equal time: the steps this model takes in `seconds` (kept when the run exists)
+            if (out/name/'config.yaml').exists(): steps = read_config(out/name/'config.yaml').train_gen.max_steps
+            else: steps, calib = calibrate_steps(cfg, name, vqvae, seconds); log(f"{name}: {calib * 1e3:.0f} ms per step -> {steps} steps")
+            cfg = load_config(preset, o + budget_overrides(cfg, steps))
+        train_generator(cfg, name, vqvae, out/name, progress=progress)
         b = load_generator(out/name)
         if not judged: probe = probe or load_or_train_probe(b.cfg.data.image_size)
         rec = RunDir(out/name).read_metrics()
@@ -78,18 +118,19 @@ def compare_generators(
         fwd = forward_flops(b.model, text, image)
         e = dict(params=num_params(b.model), train_steps=tc.max_steps, train_batch=tc.batch_size,
                  train_step_ms=step_s * 1e3, train_tokens_per_s=tc.batch_size * (sp.text_len + sp.num_image_tokens) / step_s,
-                 val_token_acc=val[-1]['val_token_acc'] if val else None, forward_flops_per_image=fwd, modes={})
-        for key, steps in QUALITY_MODES['ar' if b.model.autoregressive else 'masked']:
-            mode, cost = key.split('_')[0], dict(flops_per_image=fwd * max(steps, 1))
+                 val_token_acc=val[-1]['val_token_acc'] if val else None, forward_flops_per_image=fwd, modes={},
+                 train_seconds=step_s * tc.max_steps, calibrated_step_ms=None if calib is None else calib * 1e3)
+        for key, steps, g in QUALITY_MODES['ar' if b.model.autoregressive else 'masked']:
+            mode, cost = key.split('_')[0], dict(flops_per_image=fwd * max(steps, 1) * (2 if g else 1), guidance=g)
             if judged:
-                r = judge_generator(b, mode=mode, steps=max(steps, 1), guidance=0.0, num_prompts=num_prompts, judge_cfg=jc, log=log)
+                r = judge_generator(b, mode=mode, steps=max(steps, 1), guidance=g, num_prompts=num_prompts, judge_cfg=jc, log=log)
                 e['modes'][key] = {k: r[k] for k in JUDGE_KEYS} | dict(seconds_per_image=r['seconds_per_image']) | cost
                 res['judge'] = dict(steps=judge_steps, n=r['n'], note=r['note'],
                                     **{k: r[k] for k in r if k.startswith(('ceiling_', 'chance_')) and k != 'chance_clip_score'})
                 log(f"{name} {key}: R-precision {r['r_precision']:.3f} (ceiling {r['ceiling_r_precision']:.3f}), KID {r['kid']:.4f}, "
                     f"{r['seconds_per_image'] * 1e3:.2f} ms per image")
                 continue
-            r = evaluate_generator(b, mode=mode, steps=max(steps, 1), guidance=0.0, num_prompts=num_prompts, probe=probe, caption=False)
+            r = evaluate_generator(b, mode=mode, steps=max(steps, 1), guidance=g, num_prompts=num_prompts, probe=probe, caption=False)
             e['modes'][key] = dict(prompt_accuracy=r['prompt_accuracy'], seen=r['seen_prompt_accuracy'],
                                    heldout=r['heldout_prompt_accuracy'], one_shape=r['one_shape_prompt_accuracy'],
                                    two_shapes=r['two_shape_prompt_accuracy'], per_attribute=r['per_attribute'],
@@ -110,20 +151,20 @@ def quality_table(res: dict) -> str:
             ('retrieval_top10', 'top-10', '{:.3f}'), ('kid', 'KID', '{:.4f}'), ('degenerate_share', 'degenerate', '{:.3f}')) if judged else \
            (('prompt_accuracy', 'prompt acc', '{:.3f}'), ('seen', 'seen', '{:.3f}'), ('heldout', 'held-out', '{:.3f}'),
             ('one_shape', 'one shape', '{:.3f}'), ('two_shapes', 'two shapes', '{:.3f}'))
-    L = [f"Same VQ-VAE ({res['vqvae']}), same budget (preset {res['preset']}), no guidance"
+    L = [f"Same VQ-VAE ({res['vqvae']}), same budget (preset {res['preset']}, {res.get('budget', 'equal steps')}; guidance only where the mode says g1)"
          + (f"; data `{res['data']}`, scored by its in-domain judge:" if judged else ":"), "",
-         "| model | params | train ms/step | tokens/s | val token acc | mode | " + " | ".join(h for _, h, _ in cols) + " | ms/image | MFLOP/image |",
-         "|---" * (len(cols) + 8) + "|"]
+         "| model | params | steps | train ms/step | tokens/s | val token acc | mode | " + " | ".join(h for _, h, _ in cols) + " | ms/image | MFLOP/image |",
+         "|---" * (len(cols) + 9) + "|"]
     for name, e in res['models'].items():
         for i, (mode, m) in enumerate(e['modes'].items()):
-            head = (f"| {name} | {e['params']:,} | {e['train_step_ms']:.0f} | {e['train_tokens_per_s']:,.0f} | {_f(e['val_token_acc'], '{:.3f}')} "
-                    if i == 0 else "| | | | | ")
+            head = (f"| {name} | {e['params']:,} | {e['train_steps']} | {e['train_step_ms']:.0f} | {e['train_tokens_per_s']:,.0f} | {_f(e['val_token_acc'], '{:.3f}')} "
+                    if i == 0 else "| | | | | | ")
             L.append(head + f"| {mode} | " + " | ".join(_f(m.get(k), fmt) for k, _, fmt in cols) +
                      f" | {m['seconds_per_image'] * 1e3:.2f} | {m['flops_per_image'] / 1e6:.1f} |")
     if judged and res.get('judge'):
         j = res['judge']
         for label, pre in (('real pictures (ceiling)', 'ceiling_'), ('chance', 'chance_')):
-            L.append(f"| {label} | | | | | | " + " | ".join(_f(j.get(pre + k), fmt) for k, _, fmt in cols) + " | | |")
+            L.append(f"| {label} | | | | | | | " + " | ".join(_f(j.get(pre + k), fmt) for k, _, fmt in cols) + " | | |")
         L += ["", f"Judge: {j['steps']} steps on the training split, {j['n']} validation captions per mode; {j['note']}."]
     return '\n'.join(L)
 

@@ -32,11 +32,16 @@ METRICS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'ki
 
 
 def config(preset, spec, model, overrides, steps, seed, extra=()):
+    "The entry's config at `steps` steps: the curriculum switch at `gen.switch_frac` of them, else at the preset's share."
     from naruto_core.config import load_config
     frac = [float(o.split('=')[1]) for o in overrides if o.startswith('gen.switch_frac=')]
-    o = [f'data.spec={json.dumps(spec)}', f'train_gen.seed={seed}', f'train_gen.max_steps={steps}']
+    o = [f'data.spec={json.dumps(spec)}', f'train_gen.seed={seed}']
     o += [x for x in overrides if not x.startswith('gen.switch_frac=')] + list(extra)
-    if model == 'cftn2' and frac: o.append(f'gen.switch_step={int(frac[0] * steps)}')
+    base = load_config(preset, o)
+    share = frac[0] if frac else base.gen.switch_step / base.train_gen.max_steps   # as shipped: 800 of 2000 at cpu
+    from naruto_core.quality import budget_overrides
+    o += budget_overrides(base, steps)
+    if model == 'cftn2': o.append(f'gen.switch_step={int(share * steps)}')
     return load_config(preset, o)
 
 
@@ -46,13 +51,9 @@ def run_entry(name, model, overrides, vqvae, out, budget, preset='cpu', seed=0, 
     from naruto_core.runs import RunDir
     from naruto_core.stage2 import train_generator
     spec = read_config(Path(vqvae)/'config.yaml').data.spec
+    from naruto_core.quality import calibrate_steps
     run = Path(out)/'runs'/name
-    cal = run.with_name(name + '_calibration'); shutil.rmtree(cal, ignore_errors=True)
-    train_generator(config(preset, spec, model, overrides, 30, seed, ['train_gen.log_every=1', 'train_gen.eval_every=1000',
-                                                                         'train_gen.ckpt_every=1000']), model, vqvae, cal, progress=False)
-    step_s = statistics.median(r['step_time'] for r in RunDir(cal).read_metrics() if 'step_time' in r)
-    shutil.rmtree(cal, ignore_errors=True)
-    steps = int(budget / (step_s * 1.12))                      # checkpoints and validation take ~12% beside the steps
+    steps, step_s = calibrate_steps(config(preset, spec, model, overrides, 2000, seed), model, vqvae, budget)   # the package's calibration
     log(f"{name}: {step_s * 1e3:.1f} ms per step -> {steps} steps")
     shutil.rmtree(run, ignore_errors=True)
     t0 = time.time(); train_generator(config(preset, spec, model, overrides, steps, seed), model, vqvae, run, progress=False)
