@@ -1,7 +1,7 @@
 "`naruto bench --preset tiny`: the JSON's structure (keys, types, positive figures, skipped peers marked), not speeds."
 import json, math, os
 
-from conftest import naruto
+from conftest import metrics, naruto
 
 GENERATORS = {'lstm': {'ar'}, 'gpt': {'ar'}, 'cftn': {'oneshot', 'iterative_12'}, 'cftn2': {'oneshot', 'iterative_12'}}
 PEERS = {'x_transformers_maskgit': ('train_step_ms', 'sample_ms_iterative_12', 'mfu', 'params'),
@@ -107,8 +107,8 @@ def test_missing_peers_are_skipped(tmp_path):
     assert positive(res['vqvae']['ours']['psnr'])
 
 
-MODES = {'lstm': {'ar'}, 'gpt': {'ar'}, 'cftn': {'oneshot', 'iterative_4', 'iterative_8', 'iterative_12'},
-         'cftn2': {'oneshot', 'iterative_4', 'iterative_8', 'iterative_12'}}
+MASKED = {'oneshot', 'iterative_4', 'iterative_8', 'iterative_12', 'iterative_12_g1'}
+MODES = {'lstm': {'ar'}, 'gpt': {'ar'}, 'cftn': MASKED, 'cftn2': MASKED}
 
 
 def test_bench_quality_tiny(tmp_path, vq_run):
@@ -129,6 +129,23 @@ def test_bench_quality_tiny(tmp_path, vq_run):
             assert 0 <= m['prompt_accuracy'] <= 1 and positive(m['seconds_per_image']) and positive(m['flops_per_image'])
     it = res['models']['cftn2']['modes']
     assert it['iterative_8']['flops_per_image'] == 8 * it['oneshot']['flops_per_image']
+    assert it['iterative_12_g1']['guidance'] == 1.0 and it['iterative_12']['guidance'] == 0.0
+
+
+def test_bench_quality_equal_seconds(tmp_path, vq_run):
+    "`--seconds S`: each model's steps come from a calibration of its step time (kept when rerun); a budget <= 0 is one line."
+    from conftest import one_line_error
+    args = ('bench', '--preset', 'tiny', '--quality', tmp_path / 'cmp', '--vqvae', vq_run, '--num_prompts', '4', '--models', 'cftn,cftn2')
+    res = json.loads(naruto(*args, '--seconds', '2', timeout=600, check=True).stdout)
+    assert res['budget'] == '2 s of training each'
+    for name, e in res['models'].items():
+        assert positive(e['calibrated_step_ms']), name
+        assert e['train_steps'] == int(2 / (e['calibrated_step_ms'] / 1e3 * 1.12)) or e['train_steps'] == 1, name
+        assert [m['step'] for m in metrics(tmp_path / 'cmp' / name) if 'loss' in m][-1] == e['train_steps'], name
+    again = json.loads(naruto(*args, '--seconds', '2', timeout=600, check=True).stdout)
+    assert {n: e['train_steps'] for n, e in again['models'].items()} == {n: e['train_steps'] for n, e in res['models'].items()}
+    assert all(e['calibrated_step_ms'] is None for e in again['models'].values())      # reused: not calibrated again
+    assert '> 0 seconds' in one_line_error(naruto(*args[:-2], '--models', 'cftn', '--seconds', '0', '--quality', tmp_path / 'c0'))
 
 
 def test_bench_quality_bad_input_is_one_line(tmp_path, vq_run):
