@@ -2,6 +2,7 @@
 """CFTN v2 design study: generators trained for the same wall-clock time on one VQ-VAE, then scored.
 
     python tools/design_study.py --vqvae runs/twemoji/vqvae --out runs/study --budget 240 [NAME ...]
+    python tools/design_study.py --collect twemoji=runs/study shapes=runs/study_shapes --into nbs/results/equal_time.json
 
 Each entry of STUDY (or the NAMEs given) is trained for `--budget` seconds of training time: a 30-step calibration run
 measures the step time, and max_steps is set so that the run takes the budget (the schedule, warmup and curriculum
@@ -23,6 +24,9 @@ STUDY = {
     'cftn2_joint_t2_2B':    ('cftn2', ['gen.bridge_kind=joint', 'gen.bridges=all', 'gen.text_layers=2', 'gen.stage=2B', 'gen.switch_frac=0']),
     'cftn2_joint_t2_c2s2':  ('cftn2', ['gen.bridge_kind=joint', 'gen.bridges=all', 'gen.text_layers=2', 'gen.caption_frac=0.2', 'gen.switch_frac=0.2']),
     'cftn2_default':        ('cftn2', []),
+    'cftn2_default_ema995': ('cftn2', ['train_gen.ema=0.995']),
+    'cftn2_default_ema999': ('cftn2', ['train_gen.ema=0.999']),
+    'cftn_ema995':          ('cftn', ['train_gen.ema=0.995']),
     'lstm':                 ('lstm', []),
     'gpt':                  ('gpt', []),
 }
@@ -61,11 +65,22 @@ def run_entry(name, model, overrides, vqvae, out, budget, preset='cpu', seed=0, 
                train_s=time.time() - t0)
     val = [r for r in RunDir(run).read_metrics() if 'val_loss' in r][-1]
     res.update(val_loss=val['val_loss'], val_loss_oneshot=val.get('val_loss_oneshot'))
-    b = load_generator(run, device='cpu')
+    res.update(ema_val_loss=val.get('ema_val_loss'), ema_val_loss_oneshot=val.get('ema_val_loss_oneshot'))
+    b = load_generator(run, device='cpu')                      # the weights' moving average when the run kept one
+    if b.weights == 'ema':                                     # and the last weights beside it: a paired comparison
+        res['last_weights'] = score(load_generator(run, device='cpu', ema=False), spec, modes, judge_shapes)
+    res.update(score(b, spec, modes, judge_shapes))
+    return res
+
+
+def score(b, spec, modes, judge_shapes=False):
+    "Every decoding mode of bundle `b` by the probe (shapes) and/or the in-domain judge."
+    from naruto_core.generators import load_generator
+    res = {}
     if b.model.autoregressive: modes = ('ar',)
     if spec == 'shapes':
         from naruto_core.evaluation import evaluate_generator
-        cb = load_generator(run, device='cpu', which='captioner') if b.model.can_caption else None
+        cb = load_generator(b.path, device='cpu', which='captioner', ema=b.weights == 'ema') if b.model.can_caption else None
         for m in modes:
             mode, g = MODES[m]
             r = evaluate_generator(b, mode=mode, steps=12, guidance=g, num_prompts=200, caption_bundle=cb, caption=cb is not None and m == 'oneshot')
@@ -79,15 +94,34 @@ def run_entry(name, model, overrides, vqvae, out, budget, preset='cpu', seed=0, 
     return res
 
 
+def collect(pairs, into, budget=240, preset='cpu'):
+    "Gather the entries of each NAME=DIR into one JSON with the judge's ceiling and chance on that set (for the tables of 14a_quality)."
+    from naruto_core.clip import judge_ceiling
+    from naruto_core.config import read_config
+    sets = {}
+    for pair in pairs:
+        name, d = pair.split('=', 1)
+        entries = [json.loads(f.read_text()) for f in sorted(Path(d).glob('*_seed*.json')) if f.name.count('.') == 1]
+        if not entries: sys.exit(f"{d}: no entries")
+        data = read_config(Path(d)/'runs'/entries[0]['name']/'config.yaml').data
+        sets[name] = dict(data=data.spec, entries=entries, judge=judge_ceiling(data))
+    Path(into).write_text(json.dumps(dict(budget_s=budget, preset=preset, threads=1, tool='tools/design_study.py', sets=sets), indent=1) + '\n')
+    print(into)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('names', nargs='*', help=f"entries of the study (default: all): {', '.join(STUDY)}")
-    p.add_argument('--vqvae', required=True, help='a VQ-VAE run directory with cached codes (its data set is the study\'s)')
-    p.add_argument('--out', required=True); p.add_argument('--budget', type=float, default=240, help='training seconds per entry')
+    p.add_argument('--vqvae', help='a VQ-VAE run directory with cached codes (its data set is the study\'s)')
+    p.add_argument('--out'); p.add_argument('--budget', type=float, default=240, help='training seconds per entry')
     p.add_argument('--preset', default='cpu'); p.add_argument('--seeds', default='0', help='comma-separated training seeds')
     p.add_argument('--modes', default='oneshot,iterative', help=f"decoding modes of masked models: {', '.join(m for m in MODES if m != 'ar')}")
     p.add_argument('--judge-shapes', action='store_true', help='on shapes, score with the in-domain judge too (beside the probe)')
+    p.add_argument('--collect', nargs='+', metavar='NAME=DIR', help='instead: gather the entries of each DIR (with ceilings) into --into')
+    p.add_argument('--into', default='nbs/results/equal_time.json')
     a = p.parse_args(argv)
+    if a.collect: return collect(a.collect, a.into, a.budget, a.preset)
+    if not (a.vqvae and a.out): sys.exit('--vqvae and --out are needed to run entries')
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     for name in a.names or list(STUDY):
         if name not in STUDY: sys.exit(f"unknown entry '{name}' (choose from {', '.join(STUDY)})")
