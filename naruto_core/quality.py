@@ -15,8 +15,8 @@ from .blocks import num_params
 from .config import NarutoError, load_config
 
 # %% auto #0
-__all__ = ['QUALITY_MODES', 'JUDGE_KEYS', 'budget_overrides', 'calibrate_steps', 'compare_generators', 'quality_table',
-           'plot_quality']
+__all__ = ['QUALITY_MODES', 'JUDGE_KEYS', 'EQUAL_TIME_MODES', 'budget_overrides', 'calibrate_steps', 'compare_generators',
+           'quality_table', 'plot_quality', 'equal_time_table', 'judge_probe_agreement']
 
 # %% ../nbs/14a_quality.ipynb #546c9e04
 QUALITY_MODES = {'ar': (('ar', 0, 0.0),), 'masked': (('oneshot', 1, 0.0), ('iterative_4', 4, 0.0), ('iterative_8', 8, 0.0),
@@ -188,3 +188,46 @@ def plot_quality(res: dict):
     axs[0].set_ylabel('R-precision' if judged else 'prompt accuracy (probe)'); axs[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/14a_quality.ipynb #e7a20002
+EQUAL_TIME_MODES = ('ar', 'oneshot', 'iterative', 'iterative_g1')
+
+def _entry_label(e: dict) -> str:
+    extra = [o for o in e.get('overrides', []) if not o.startswith('gen.switch_frac')]
+    return e['model'] + (f" ({', '.join(extra)})" if extra else '')
+
+def equal_time_table(res: dict, name: str) -> str:
+    "A markdown table of set `name` of an equal-time study (`tools/design_study.py --collect`): one row per model and mode."
+    st = res['sets'][name]; shapes = st['data'] == 'shapes'; j = st['judge']
+    cols = ([('prompt_accuracy', 'prompt acc', '{:.3f}', ''), ('heldout_prompt_accuracy', 'held-out', '{:.3f}', ''),
+             ('r_precision', 'judge R-precision', '{:.3f}', '_judge'), ('kid', 'judge KID', '{:.3f}', '_judge')] if shapes else
+            [('r_precision', 'R-precision', '{:.3f}', ''), ('clip_score', 'CLIP-score', '{:.1f}', ''), ('retrieval_top1', 'top-1', '{:.3f}', ''),
+             ('retrieval_top10', 'top-10', '{:.3f}', ''), ('kid', 'KID', '{:.3f}', ''), ('degenerate_share', 'degenerate', '{:.3f}', '')])
+    L = [f"| model | steps in {res['budget_s']:g} s | val loss | mode | " + ' | '.join(c[1] for c in cols) + " | ms/image |",
+         "|---" * (len(cols) + 5) + "|"]
+    for e in st['entries']:
+        first = True
+        for m in EQUAL_TIME_MODES:
+            if m not in e: continue
+            row = [e[m + c[3]].get(c[0]) if (m + c[3]) in e else None for c in cols]
+            ms = e[m].get('seconds_per_image')
+            head = f"| {_entry_label(e)} | {e['steps']} | {e['val_loss']:.3f} " if first else "| | | "
+            L.append(head + f"| {m} | " + ' | '.join(_f(v, c[2]) for v, c in zip(row, cols)) + f" | {_f(ms and ms * 1e3, '{:.1f}')} |")
+            first = False
+    ceil = {'r_precision': j['ceiling_r_precision'], 'clip_score': j['ceiling_clip_score'], 'retrieval_top1': j['ceiling_retrieval_top1'],
+            'retrieval_top10': j['ceiling_retrieval_top10'], 'kid': j['ceiling_kid'], 'degenerate_share': j['ceiling_degenerate_share']}
+    chance = {'r_precision': j['chance_r_precision'], 'retrieval_top1': j['chance_retrieval_top1'], 'retrieval_top10': j['chance_retrieval_top10']}
+    for label, d in (('real val pictures (ceiling)', ceil), ('chance', chance)):
+        L.append(f"| {label} | | | | " + ' | '.join(_f(d.get(c[0]) if (not shapes or c[3]) else None, c[2]) for c in cols) + " | |")
+    return '\n'.join(L)
+
+def judge_probe_agreement(res: dict, name: str = 'shapes') -> dict:
+    """Spearman rank correlation, on `shapes`, between the probe's prompt accuracy and the judge's R-precision: over
+    every (model, mode) point, and over the models in their default mode (one-shot, or autoregressive)."""
+    from torchmetrics.functional import spearman_corrcoef
+    pts = [(f"{_entry_label(e)} {m}", e[m]['prompt_accuracy'], e[f'{m}_judge']['r_precision'])
+           for e in res['sets'][name]['entries'] for m in EQUAL_TIME_MODES if m in e and f'{m}_judge' in e]
+    default = [p for p in pts if p[0].endswith((' oneshot', ' ar'))]
+    rho = lambda ps: spearman_corrcoef(torch.tensor([p[1] for p in ps]), torch.tensor([p[2] for p in ps])).item() if len(ps) > 2 else None
+    return dict(points=[dict(point=p[0], probe=p[1], judge=p[2]) for p in pts], spearman_all=rho(pts), n_all=len(pts),
+                spearman_models=rho(default), n_models=len(default))
