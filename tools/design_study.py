@@ -27,6 +27,8 @@ STUDY = {
     'cftn2_default_ema995': ('cftn2', ['train_gen.ema=0.995']),
     'cftn2_default_ema999': ('cftn2', ['train_gen.ema=0.999']),
     'cftn_ema995':          ('cftn', ['train_gen.ema=0.995']),
+    'cftn2_t4_2B':          ('cftn2', ['gen.text_layers=4', 'gen.stage=2B', 'gen.switch_frac=0']),
+    'cftn2_2B':             ('cftn2', ['gen.stage=2B', 'gen.switch_frac=0']),
     'lstm':                 ('lstm', []),
     'gpt':                  ('gpt', []),
 }
