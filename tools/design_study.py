@@ -29,6 +29,8 @@ STUDY = {
     'cftn_ema995':          ('cftn', ['train_gen.ema=0.995']),
     'cftn2_t4_2B':          ('cftn2', ['gen.text_layers=4', 'gen.stage=2B', 'gen.switch_frac=0']),
     'cftn2_2B':             ('cftn2', ['gen.stage=2B', 'gen.switch_frac=0']),
+    'cftn2_2A':             ('cftn2', ['gen.stage=2A', 'gen.switch_frac=0']),
+    'cftn2_s75':            ('cftn2', ['gen.switch_frac=0.75']),
     'lstm':                 ('lstm', []),
     'gpt':                  ('gpt', []),
 }
@@ -93,6 +95,11 @@ def score(b, spec, modes, judge_shapes=False):
             mode, g = MODES[m]
             r = judge_generator(b, mode=mode, steps=12, guidance=g)
             res[m if spec != 'shapes' else f'{m}_judge'] = {k: r.get(k) for k in METRICS}
+    if spec != 'shapes' and b.model.can_caption:   # the other direction, judged: the stage-2A weights caption val pictures
+        from naruto_core.clip import judge_captions
+        cb = load_generator(b.path, device='cpu', which='captioner', ema=b.weights == 'ema')
+        r = judge_captions(cb, num_images=190)
+        res['captions'] = {k: v for k, v in r.items() if k != 'examples'} | dict(examples=r['examples'][:3])
     return res
 
 
