@@ -193,8 +193,15 @@ def plot_quality(res: dict):
 EQUAL_TIME_MODES = ('ar', 'oneshot', 'iterative', 'iterative_g1')
 
 def _entry_label(e: dict) -> str:
-    extra = [o for o in e.get('overrides', []) if not o.startswith('gen.switch_frac')]
+    "'cftn2 (gen.stage=2B, ...)': the model and what its entry changed ('switch at 75%' for gen.switch_frac=0.75)."
+    extra = [o if not o.startswith('gen.switch_frac') else f"switch at {float(o.split('=')[1]):.0%}" for o in e.get('overrides', [])]
+    extra = [x for x in extra if x != 'switch at 0%']                   # stage 2A or 2B throughout: the stage says it
     return e['model'] + (f" ({', '.join(extra)})" if extra else '')
+
+def _entries(st: dict) -> list:
+    "The entries in reading order: LSTM, GPT, CFTN, CFTN v2; as shipped before the variants."
+    return sorted(st['entries'], key=lambda e: (GENERATOR_NAMES.index(e['model']) if e['model'] in GENERATOR_NAMES else 9,
+                                                len(e.get('overrides', [])), str(e.get('overrides'))))
 
 def equal_time_table(res: dict, name: str) -> str:
     "A markdown table of set `name` of an equal-time study (`tools/design_study.py --collect`): one row per model and mode."
@@ -203,9 +210,9 @@ def equal_time_table(res: dict, name: str) -> str:
              ('r_precision', 'judge R-precision', '{:.3f}', '_judge'), ('kid', 'judge KID', '{:.3f}', '_judge')] if shapes else
             [('r_precision', 'R-precision', '{:.3f}', ''), ('clip_score', 'CLIP-score', '{:.1f}', ''), ('retrieval_top1', 'top-1', '{:.3f}', ''),
              ('retrieval_top10', 'top-10', '{:.3f}', ''), ('kid', 'KID', '{:.3f}', ''), ('degenerate_share', 'degenerate', '{:.3f}', '')])
-    L = [f"| model | steps in {res['budget_s']:g} s | val loss | mode | " + ' | '.join(c[1] for c in cols) + " | ms/image |",
+    L = [f"| model | steps in {res['budget_s']:g} s | val loss* | mode | " + ' | '.join(c[1] for c in cols) + " | ms/image |",
          "|---" * (len(cols) + 5) + "|"]
-    for e in st['entries']:
+    for e in _entries(st):
         first = True
         for m in EQUAL_TIME_MODES:
             if m not in e: continue
@@ -219,6 +226,7 @@ def equal_time_table(res: dict, name: str) -> str:
     chance = {'r_precision': j['chance_r_precision'], 'retrieval_top1': j['chance_retrieval_top1'], 'retrieval_top10': j['chance_retrieval_top10']}
     for label, d in (('real val pictures (ceiling)', ceil), ('chance', chance)):
         L.append(f"| {label} | | | | " + ' | '.join(_f(d.get(c[0]) if (not shapes or c[3]) else None, c[2]) for c in cols) + " | |")
+    L += ['', "\\* validation token loss: masked models at half the tokens masked, autoregressive ones next-token (not comparable across the two)."]
     return '\n'.join(L)
 
 def judge_probe_agreement(res: dict, name: str = 'shapes') -> dict:
@@ -226,7 +234,7 @@ def judge_probe_agreement(res: dict, name: str = 'shapes') -> dict:
     every (model, mode) point, and over the models in their default mode (one-shot, or autoregressive)."""
     from torchmetrics.functional import spearman_corrcoef
     pts = [(f"{_entry_label(e)} {m}", e[m]['prompt_accuracy'], e[f'{m}_judge']['r_precision'])
-           for e in res['sets'][name]['entries'] for m in EQUAL_TIME_MODES if m in e and f'{m}_judge' in e]
+           for e in _entries(res['sets'][name]) for m in EQUAL_TIME_MODES if m in e and f'{m}_judge' in e]
     default = [p for p in pts if p[0].endswith((' oneshot', ' ar'))]
     rho = lambda ps: spearman_corrcoef(torch.tensor([p[1] for p in ps]), torch.tensor([p[2] for p in ps])).item() if len(ps) > 2 else None
     return dict(points=[dict(point=p[0], probe=p[1], judge=p[2]) for p in pts], spearman_all=rho(pts), n_all=len(pts),
