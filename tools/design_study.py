@@ -40,16 +40,14 @@ METRICS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'ki
 
 
 def config(preset, spec, model, overrides, steps, seed, extra=()):
-    "The entry's config at `steps` steps: the curriculum switch at `gen.switch_frac` of them, else at the preset's share."
+    "The entry's config at `steps` steps (schedule scaled by `budget_overrides`; the switch at `gen.switch_frac` of them when given)."
     from naruto_core.config import load_config
+    from naruto_core.quality import budget_overrides
     frac = [float(o.split('=')[1]) for o in overrides if o.startswith('gen.switch_frac=')]
     o = [f'data.spec={json.dumps(spec)}', f'train_gen.seed={seed}']
     o += [x for x in overrides if not x.startswith('gen.switch_frac=')] + list(extra)
-    base = load_config(preset, o)
-    share = frac[0] if frac else base.gen.switch_step / base.train_gen.max_steps   # as shipped: 800 of 2000 at cpu
-    from naruto_core.quality import budget_overrides
-    o += budget_overrides(base, steps)
-    if model == 'cftn2': o.append(f'gen.switch_step={int(share * steps)}')
+    o += budget_overrides(load_config(preset, o), steps)      # as shipped: the preset's switch share (800 of 2000 at cpu)
+    if model == 'cftn2' and frac: o.append(f'gen.switch_step={int(frac[0] * steps)}')
     return load_config(preset, o)
 
 
@@ -58,8 +56,8 @@ def run_entry(name, model, overrides, vqvae, out, budget, preset='cpu', seed=0, 
     from naruto_core.config import read_config
     from naruto_core.runs import RunDir
     from naruto_core.stage2 import train_generator
-    spec = read_config(Path(vqvae)/'config.yaml').data.spec
     from naruto_core.quality import calibrate_steps
+    spec = read_config(Path(vqvae)/'config.yaml').data.spec
     run = Path(out)/'runs'/name
     steps, step_s = calibrate_steps(config(preset, spec, model, overrides, 2000, seed), model, vqvae, budget)   # the package's calibration
     log(f"{name}: {step_s * 1e3:.1f} ms per step -> {steps} steps")
