@@ -54,13 +54,13 @@ def _rms(x: Tensor) -> Tensor: return x.float().pow(2).mean().sqrt()
 
 class CallosalBridge(nn.Module):
     "One gated cross-attention from one tower into the other: x <- x + gate(g) * CrossAttn(norm(x), norm(context))."
-    def __init__(self, dim: int, heads: int, gate: str = 'tanh', dropout: float = 0.0):
+    def __init__(self, dim: int, heads: int, gate: str = 'tanh', dropout: float = 0.0, init: float = 0.0):
         super().__init__()
         gate_fn(torch.zeros(()), gate)                          # validates `gate`
         self.gate, self.enabled = gate, True
         self.norm_q, self.norm_kv = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = Attention(dim, heads, dropout, cross=True)
-        self.g = nn.Parameter(torch.zeros(()))                  # closed (tanh) or half open (sigmoid) at init
+        self.g = nn.Parameter(torch.tensor(float(init)))       # g = 0: closed (tanh) or half open (sigmoid) at init
         self.drop = nn.Dropout(dropout)
         self.strength = None                                    # set in training: |gated update| / |stream| (for the logs)
 
@@ -83,12 +83,12 @@ class CallosalBridge(nn.Module):
 # %% ../nbs/09_callosal.ipynb #8ba3982f
 class JointBridge(nn.Module):
     "The other tower's states as extra keys and values of one block's self-attention; the gate scales the values read."
-    def __init__(self, dim: int, heads: int, gate: str = 'tanh', dropout: float = 0.0):
+    def __init__(self, dim: int, heads: int, gate: str = 'tanh', dropout: float = 0.0, init: float = 0.0):
         super().__init__()
         gate_fn(torch.zeros(()), gate)                          # validates `gate`
         self.gate, self.enabled, self.heads = gate, True, heads
         self.norm_kv, self.kv = nn.LayerNorm(dim), nn.Linear(dim, 2 * dim)
-        self.g = nn.Parameter(torch.zeros(()))
+        self.g = nn.Parameter(torch.tensor(float(init)))
         self.strength = None
 
     def context_kv(self, context: Tensor) -> tuple:
@@ -102,20 +102,19 @@ class JointBridge(nn.Module):
         att, (B, Q, D), S, nh = blk.attn, x.shape, context.shape[1], self.heads
         q, k, v = att.qkv(blk.norm1(x)).chunk(3, dim=-1)
         kc, vc = kv if kv is not None else self.context_kv(context)
-        heads = lambda t: t.view(B, t.shape[1], nh, D // nh).transpose(1, 2)             # (B, nh, len, hs)
+        heads = lambda t: t.view(t.shape[0], t.shape[1], nh, D // nh).transpose(1, 2)    # (B, nh, len, hs)
         ones = lambda n: torch.ones(B, n, dtype=torch.bool, device=x.device)
         keys = torch.cat([ones(Q) if own_mask is None else own_mask, ones(S) if context_mask is None else context_mask], 1)
         keys, K = keys[:, None, None, :], heads(torch.cat([k, kc], 1))                    # (B, 1, 1, Q+S), (B, nh, Q+S, hs)
         g = gate_fn(self.g, self.gate)
-        p = att.dropout if self.training else 0.0
-        if self.training:                  # the caption's part of the attention output separately, for the strength
-            zero_c, zero_o = torch.zeros_like(vc), torch.zeros_like(v)
-            own = F.scaled_dot_product_attention(heads(q), K, heads(torch.cat([v, zero_c], 1)), attn_mask=keys, dropout_p=p)
-            read = F.scaled_dot_product_attention(heads(q), K, heads(torch.cat([zero_o, g * vc], 1)), attn_mask=keys, dropout_p=p)
-            with torch.no_grad(): self.strength = _rms(F.linear(read.transpose(1, 2).reshape(B, Q, D), att.proj.weight)) / _rms(x)
-            y = own + read
-        else:
-            y = F.scaled_dot_product_attention(heads(q), K, heads(torch.cat([v, g * vc], 1)), attn_mask=keys)
+        y = F.scaled_dot_product_attention(heads(q), K, heads(torch.cat([v, g * vc], 1)), attn_mask=keys,
+                                           dropout_p=att.dropout if self.training else 0.0)
+        if self.training:                  # the caption's part of the update, for the logs: a few rows, outside the graph
+            with torch.no_grad():          # (one attention of 4 rows: the strength costs ~nothing of the step)
+                n = min(B, 4)
+                read = F.scaled_dot_product_attention(heads(q[:n]), K[:n], heads(torch.cat([torch.zeros_like(v[:n]), g * vc[:n]], 1)),
+                                                      attn_mask=keys[:n])
+                self.strength = _rms(F.linear(read.transpose(1, 2).reshape(n, Q, D), att.proj.weight)) / _rms(x[:n])
         x = x + blk.drop(att.proj(y.transpose(1, 2).reshape(B, Q, D)))
         return x + blk.mlp(blk.norm2(x))
 
@@ -159,7 +158,7 @@ class BiHemisphericBrain(Generator):
         self.text_blocks = nn.ModuleList([Block(D, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(Lt)])
         self.img_blocks = nn.ModuleList([Block(D, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(L)])
         kind = {'cross': CallosalBridge, 'joint': JointBridge}[cfg.bridge_kind]
-        bridge = lambda: kind(D, cfg.heads, cfg.gate, cfg.dropout)
+        bridge = lambda: kind(D, cfg.heads, cfg.gate, cfg.dropout, cfg.gate_init)
         self.img_bridges = nn.ModuleDict({str(l): bridge() for l in place_bridges(L, cfg.bridges, cfg.bridge_ratio)})   # image <- text
         self.txt_bridges = nn.ModuleDict({str(l): bridge() for l in place_bridges(Lt, cfg.bridges, cfg.bridge_ratio)})  # text <- image
         self.text_norm, self.img_norm = nn.LayerNorm(D), nn.LayerNorm(D)
@@ -169,6 +168,10 @@ class BiHemisphericBrain(Generator):
 
     @property
     def bridge_layers(self) -> list: return [int(l) for l in self.img_bridges]
+
+    def lr_scales(self) -> dict:
+        "The text tower's own learning rate (`gen.text_lr`, for `make_optimizer`): embeddings, blocks, norm, head, text <- image bridges."
+        return {} if self.cfg.text_lr == 1 else {pre: self.cfg.text_lr for pre in ('text_', 'txt_bridges')}
 
     def _read(self, states: list, l: int, n: int) -> Tensor:
         "What a bridge after block l of an n-block tower reads of the other tower's per-block `states`."

@@ -98,6 +98,8 @@ class GenConfig:
     mlp_ratio: int = 4         # MLP hidden = mlp_ratio * dim
     dropout: float = 0.0
     gate: str = 'sigmoid'      # cftn2 callosal gate: sigmoid(g) (half open at start, the original) | tanh(g) (closed)
+    text_lr: float = 1.0       # cftn2: the text tower's learning rate, a multiple of train_gen.lr's
+    gate_init: float = 0.0     # cftn2: the gate parameter g at initialisation (sigmoid(0) = 0.5, sigmoid(3) = 0.95; tanh(0) = 0)
     bridges: str = 'all'       # cftn2: bridges on every layer | on the middle third (bridge_ratio)
     # (the cftn2 defaults are chosen by measurement on shapes and real pictures: see 09_callosal, 'Which design: measured')
     bridge_ratio: float = 0.33 # cftn2: share of layers with bridges when bridges='middle'
@@ -118,6 +120,7 @@ class GenConfig:
         _choice(self, 'fusion', ('final', 'depth'))
         _choice(self, 'bridge_kind', ('cross', 'joint'))
         _check(self.text_layers >= 0, f"GenConfig.text_layers must be >= 0 (0 = layers), got {self.text_layers}")
+        _check(self.text_lr > 0, f"GenConfig.text_lr must be > 0 (a multiple of the learning rate), got {self.text_lr}")
         _choice(self, 'stage', ('2A', '2B'))
         _check(self.switch_step >= 0, f"GenConfig.switch_step must be >= 0, got {self.switch_step}")
         for n in ('dropout', 'cond_drop', 'caption_frac', 'oneshot_frac', 'bridge_ratio'):

@@ -128,9 +128,10 @@ def test_train_without_codes_or_vqvae(tmp_path):
 
 
 def test_resume_across_stage_switch_is_exact(vq_run, tmp_path):
-    "Killed after the 2A->2B switch (step 10 at the tiny preset), the cftn2 run resumes to the same weights and curve."
+    """Killed after the 2A->2B switch (step 10 at the tiny preset), the cftn2 run resumes to the same weights and curve
+    (with the text tower at its own learning rate: the optimizer's groups and their rates come back too)."""
     ref, run = tmp_path / 'ref', tmp_path / 'killed'
-    args = ('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set', 'train_gen.ckpt_every=4')
+    args = ('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set', 'train_gen.ckpt_every=4', '--set', 'gen.text_lr=2')
     naruto(*args, '--out', ref, check=True)
     r = naruto(*args, '--out', run, env={'NARUTO_FAULT': 'step@14'})
     assert r.returncode == -9, r.stderr

@@ -31,6 +31,11 @@ STUDY = {
     'cftn2_2B':             ('cftn2', ['gen.stage=2B', 'gen.switch_frac=0']),
     'cftn2_2A':             ('cftn2', ['gen.stage=2A', 'gen.switch_frac=0']),
     'cftn2_s75':            ('cftn2', ['gen.switch_frac=0.75']),
+    'cftn2_2B_g3':          ('cftn2', ['gen.stage=2B', 'gen.switch_frac=0', 'gen.gate_init=3']),
+    'cftn2_default_g3':     ('cftn2', ['gen.gate_init=3']),
+    'cftn2_2B_tlr2':        ('cftn2', ['gen.stage=2B', 'gen.switch_frac=0', 'gen.text_lr=2']),
+    'cftn2_2B_tlr05':       ('cftn2', ['gen.stage=2B', 'gen.switch_frac=0', 'gen.text_lr=0.5']),
+    'cftn2_2B_mid':         ('cftn2', ['gen.stage=2B', 'gen.switch_frac=0', 'gen.bridges=middle', 'gen.bridge_ratio=0.5']),
     'lstm':                 ('lstm', []),
     'gpt':                  ('gpt', []),
 }
