@@ -145,6 +145,15 @@ def place_bridges(
     return list(range(start, start + n))
 
 # %% ../nbs/09_callosal.ipynb #5460b907
+class _Call(nn.Module):
+    "`fn(*args)` as the forward of a module holding `blk`: for `functional_call` to swap blk's parameters."
+    def __init__(self, blk: nn.Module, fn): super().__init__(); self.blk, self.fn = blk, fn
+    def forward(self, *args): return self.fn(*args)
+
+def _without_grad_of(blk: nn.Module, fn, *args):
+    "fn(*args) with the parameters of module `blk` detached: the gradient reaches everything else fn reads, not them."
+    return torch.func.functional_call(_Call(blk, fn), {f'blk.{k}': p.detach() for k, p in blk.named_parameters()}, args)
+
 class BiHemisphericBrain(Generator):
     "CFTN v2: a text tower and an image tower joined by gated callosal bridges; predicts masked tokens of both."
     can_caption = True   # a text head: trains on captioning in stage 2A and can caption images
@@ -178,17 +187,21 @@ class BiHemisphericBrain(Generator):
         if self.cfg.fusion == 'final': return states[-1]
         return states[min(len(states) - 1, round((l + 1) * len(states) / n) - 1)]   # the same relative depth
 
-    def _text_tower(self, text: Tensor, image_states: list | None = None) -> tuple:
-        "Text states after every block (a list), reading `image_states` across the text <- image bridges when given; key mask."
+    def _text_tower(self, text: Tensor, image_states: list | None = None, frozen: bool = False) -> tuple:
+        """Text states after every block (a list), reading `image_states` across the text <- image bridges when given; key mask.
+        `frozen`: the text tower's own weights (embeddings, positions, blocks) out of the gradient, the bridges' in it."""
         real = text != self.space.pad_id                                   # (B, T) real caption tokens
         real = real | ~real.any(1, keepdim=True)                           # an all-padding row: attend to all, not to nothing (NaN)
-        t, out, n = self.text_emb(text) + self.text_pos[:text.shape[1]], [], len(self.text_blocks)
+        W, P = (self.text_emb.weight, self.text_pos) if not frozen else (self.text_emb.weight.detach(), self.text_pos.detach())
+        t, out, n = F.embedding(text, W) + P[:text.shape[1]], [], len(self.text_blocks)
         for l, blk in enumerate(self.text_blocks):
             br = self.txt_bridges[str(l)] if image_states is not None and str(l) in self.txt_bridges else None
-            if isinstance(br, JointBridge): t = br.block(blk, t, self._read(image_states, l, n), own_mask=real)
+            if isinstance(br, JointBridge): step = lambda t, b=blk, br=br: br.block(b, t, self._read(image_states, l, n), own_mask=real)
             else:
-                t = blk(t, mask=real[:, None, :])
-                if br is not None: t = br(t, self._read(image_states, l, n))
+                def step(t, b=blk, br=br):
+                    t = b(t, mask=real[:, None, :])
+                    return t if br is None else br(t, self._read(image_states, l, n))
+            t = _without_grad_of(blk, step, t) if frozen else step(t)
             out.append(t)
         return out, real
 
@@ -227,7 +240,8 @@ class BiHemisphericBrain(Generator):
         for rows, captioning in (((~cap).nonzero()[:, 0], False), (cap.nonzero()[:, 0], True)):
             if not len(rows): continue
             if captioning:                                                 # the image alone; the text reads it
-                xs = self._image_tower(image[rows]); x, t = xs[-1], self._text_tower(text[rows], xs)[0][-1]
+                frozen = self.training and self.cfg.caption_grad == 'bridges'   # 2A's caption loss: the bridges only
+                xs = self._image_tower(image[rows]); x, t = xs[-1], self._text_tower(text[rows], xs, frozen)[0][-1]
             else:                                                          # the text alone; the image reads it
                 cond = self.condition(text[rows]); x, t = self._image_tower(image[rows], cond)[-1], cond[0][-1]
             parts.append((rows, x, t))

@@ -103,13 +103,14 @@ class GenConfig:
     bridges: str = 'all'       # cftn2: bridges on every layer | on the middle third (bridge_ratio)
     # (the cftn2 defaults are chosen by measurement on shapes and real pictures: see 09_callosal, 'Which design: measured')
     bridge_ratio: float = 0.33 # cftn2: share of layers with bridges when bridges='middle'
-    fusion: str = 'final'      # cftn2: a bridge reads the other tower's final states (deep fusion) | its states at that depth
+    fusion: str = 'depth'      # cftn2: a bridge reads the other tower's states at its own depth | its 'final' states (deep fusion)
     text_layers: int = 0       # cftn2: blocks of the text tower (0 = layers)
     bridge_kind: str = 'joint' # cftn2: the other tower as extra keys of the block's attention | a gated cross-attention after the block
     cond_drop: float = 0.1     # caption dropout to [NULL] (trains the unconditional branch for guidance)
     stage: str = '2A'          # curriculum: 2A bidirectional | 2B generation only
     switch_step: int = 0       # with stage 2A: switch to 2B at this step (0 = never)
     caption_frac: float = 0.5  # 2A: share of a batch trained image->text (captioning)
+    caption_grad: str = 'all'  # cftn2, 2A: the caption loss trains all it reads | only the 'bridges' (text tower kept generation's)
     oneshot_frac: float = 0.25 # share of a batch with every image token masked (trains one-shot decoding)
 
     def __post_init__(self):
@@ -119,6 +120,7 @@ class GenConfig:
         _choice(self, 'bridges', ('all', 'middle'))
         _choice(self, 'fusion', ('final', 'depth'))
         _choice(self, 'bridge_kind', ('cross', 'joint'))
+        _choice(self, 'caption_grad', ('all', 'bridges'))
         _check(self.text_layers >= 0, f"GenConfig.text_layers must be >= 0 (0 = layers), got {self.text_layers}")
         _check(self.text_lr > 0, f"GenConfig.text_lr must be > 0 (a multiple of the learning rate), got {self.text_lr}")
         _choice(self, 'stage', ('2A', '2B'))
@@ -186,7 +188,7 @@ train_gen: {max_steps: 20, batch_size: 16, lr: 2.0e-3, warmup: 2, ckpt_every: 10
 data: {image_size: 32, num_train: 8192, num_val: 256}
 text: {vocab_size: 256, max_len: 26}
 vq: {hidden: 64, res_hidden: 32, res_layers: 2, codebook_size: 256, code_dim: 32}
-gen: {dim: 128, layers: 4, heads: 4, text_layers: 2, switch_step: 800, caption_frac: 0.4}
+gen: {dim: 128, layers: 4, heads: 4, switch_step: 800, caption_frac: 0.4}
 train_vq: {max_steps: 1000, batch_size: 64, lr: 2.0e-3, warmup: 50, weight_decay: 0.0, ckpt_every: 250, log_every: 25, eval_every: 250}
 train_gen: {max_steps: 2000, batch_size: 32, lr: 2.0e-3, warmup: 100, ckpt_every: 250, log_every: 25, eval_every: 250}
 """,
@@ -194,7 +196,7 @@ train_gen: {max_steps: 2000, batch_size: 32, lr: 2.0e-3, warmup: 100, ckpt_every
 data: {spec: naruto, image_size: 128, val_fraction: 0.05}
 text: {vocab_size: 8192, max_len: 256}
 vq: {hidden: 128, res_hidden: 64, res_layers: 2, codebook_size: 4096, code_dim: 64}
-gen: {dim: 256, layers: 12, heads: 8, text_layers: 6, dropout: 0.1, switch_step: 20000}
+gen: {dim: 256, layers: 12, heads: 8, dropout: 0.1, switch_step: 20000}
 train_vq: {max_steps: 50000, batch_size: 32, lr: 3.0e-4, warmup: 1000, weight_decay: 0.0, ckpt_every: 1000, log_every: 50, eval_every: 1000}
 train_gen: {max_steps: 40000, batch_size: 32, lr: 3.0e-4, warmup: 2000, ckpt_every: 1000, log_every: 50, eval_every: 1000}
 """,
