@@ -218,7 +218,7 @@ def cmd_bench(args):
     log = lambda s: print(s, file=sys.stderr, flush=True)
     if args.quality:
         from naruto_core.quality import compare_generators, quality_table
-        res = compare_generators(args.quality, args.preset, vqvae=args.vqvae, models=args.models.split(','),
+        res = compare_generators(args.quality, args.preset, vqvae=args.vqvae, models=args.models.split(',') if args.models else None,
                                  num_prompts=args.num_prompts, overrides=args.set, log=log, progress=None,
                                  data=args.data, judge_steps=args.judge_steps, seconds=args.seconds)
         if args.out: Path(args.out).write_text(json.dumps(res, indent=2) + '\n')
@@ -307,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(s, 'quality', default=None, metavar='DIR', help='instead: train (or reuse) the four generators on one VQ-VAE in DIR with '
           'the preset\'s budget and score every decoding mode (quality against time per image)')
     _flag(s, 'vqvae', default=None, help='with --quality: the VQ-VAE run to use (default: train one in DIR/vqvae)')
-    _flag(s, 'models', default='lstm,gpt,cftn,cftn2', help='with --quality: comma-separated generators')
+    _flag(s, 'models', default=None, help='with --quality: comma-separated generators (default: lstm,gpt,cftn,cftn2 and the '
+          'x-transformers MaskGIT peer, xt_maskgit, when x-transformers is installed)')
     _flag(s, 'num_prompts', type=int, default=200, help='with --quality: seen prompts (plus half as many held-out); any set but shapes: validation captions')
     _flag(s, 'data', default=None, help='the loader measurement\'s set (default: synthetic JPEGs); with --quality: data spec to train '
           'and score on (default: the preset\'s, or the VQ-VAE\'s); '

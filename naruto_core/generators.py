@@ -85,7 +85,8 @@ def null_like(text: Tensor, sp: TokenSpace) -> Tensor:
 
 # %% ../nbs/06a_generators.ipynb #60c925d8
 GENERATORS = dict(lstm='naruto_core.baselines:LSTMGenerator', gpt='naruto_core.baselines:GPT',
-                  cftn='naruto_core.cftn:CFTN', cftn2='naruto_core.callosal:BiHemisphericBrain')
+                  cftn='naruto_core.cftn:CFTN', cftn2='naruto_core.callosal:BiHemisphericBrain',
+                  xt_maskgit='naruto_core.bench:XTMaskGIT')   # a peer under the contract: x-transformers' MaskGIT (14_bench)
 
 def register_generator(name: str, where: str | type):
     "Make `make_generator(name, ...)` build `where`: a Generator subclass or 'module:Class'."

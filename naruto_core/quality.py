@@ -10,13 +10,13 @@ from pathlib import Path
 
 import torch
 
-from .bench import GENERATOR_NAMES, _f, forward_flops
+from .bench import GENERATOR_NAMES, _f, _skipped, forward_flops
 from .blocks import num_params
 from .config import NarutoError, load_config
 
 # %% auto #0
-__all__ = ['QUALITY_MODES', 'JUDGE_KEYS', 'EQUAL_TIME_MODES', 'budget_overrides', 'calibrate_steps', 'compare_generators',
-           'quality_table', 'plot_quality', 'equal_time_table', 'judge_probe_agreement']
+__all__ = ['QUALITY_MODES', 'JUDGE_KEYS', 'PEERS', 'EQUAL_TIME_MODES', 'budget_overrides', 'calibrate_steps', 'default_models',
+           'compare_generators', 'quality_table', 'plot_quality', 'equal_time_table', 'judge_probe_agreement']
 
 # %% ../nbs/14a_quality.ipynb #546c9e04
 QUALITY_MODES = {'ar': (('ar', 0, 0.0),), 'masked': (('oneshot', 1, 0.0), ('iterative_4', 4, 0.0), ('iterative_8', 8, 0.0),
@@ -56,11 +56,17 @@ def calibrate_steps(cfg, model_name: str, vqvae, seconds: float, calib_steps: in
     else: step_s = _step_seconds(cfg, model_name, vqvae, calib_steps)
     return max(1, int(seconds / (step_s * overhead))), step_s
 
+PEERS = dict(xt_maskgit=('x_transformers', 'x-transformers'))   # peer generators under our contract: (module, pip name)
+
+def default_models() -> tuple:
+    "The generators `compare_generators` trains by default: the project's four, then each peer whose library is installed."
+    return GENERATOR_NAMES + tuple(m for m, (mod, _) in PEERS.items() if not _skipped(mod))
+
 def compare_generators(
     out,                          # directory: one run per model (rerunning resumes or reuses them), quality.json
     preset: str = 'tiny',         # config preset of the VQ-VAE and of the generators' common budget
     vqvae=None,                   # a trained VQ-VAE run (default: train one in out/vqvae)
-    models=GENERATOR_NAMES,       # which generators
+    models=None,                  # which generators (default: the four and each peer whose library is installed, `PEERS`)
     num_prompts: int = 200,       # shapes: seen prompts (and half as many held-out ones); any other set: validation captions
     overrides=(),                 # `--set` style overrides for every run
     log=None,                     # called with one progress line at a time
@@ -79,8 +85,11 @@ def compare_generators(
     from naruto_core.tokenizer import encode_text
     from naruto_core.runs import RunDir
     out, log = Path(out), log or (lambda s: None)
-    unknown = [m for m in models if m not in GENERATOR_NAMES]
-    if unknown: raise NarutoError(f"unknown model(s) {', '.join(unknown)} (choose from {', '.join(GENERATOR_NAMES)})")
+    models = default_models() if models is None else tuple(models)
+    unknown = [m for m in models if m not in GENERATOR_NAMES + tuple(PEERS)]
+    if unknown: raise NarutoError(f"unknown model(s) {', '.join(unknown)} (choose from {', '.join(GENERATOR_NAMES + tuple(PEERS))})")
+    missing = [f"{m} needs {PEERS[m][1]} (pip install {PEERS[m][1]})" for m in models if m in PEERS and _skipped(PEERS[m][0])]
+    if missing: raise NarutoError('; '.join(missing))
     if vqvae is not None and not (Path(vqvae)/'config.yaml').exists():
         raise NarutoError(f"{vqvae} is not a VQ-VAE run directory (no config.yaml)")
     o = list(overrides) + ([f'data.spec={json.dumps(str(data))}'] if data else [])

@@ -1,5 +1,7 @@
 "`naruto bench --preset tiny`: the JSON's structure (keys, types, positive figures, skipped peers marked), not speeds."
-import json, math, os
+import importlib.util, json, math, os
+
+import pytest
 
 from conftest import metrics, naruto
 
@@ -109,6 +111,7 @@ def test_missing_peers_are_skipped(tmp_path):
 
 MASKED = {'oneshot', 'iterative_4', 'iterative_8', 'iterative_12', 'iterative_12_g1'}
 MODES = {'lstm': {'ar'}, 'gpt': {'ar'}, 'cftn': MASKED, 'cftn2': MASKED}
+if importlib.util.find_spec('x_transformers'): MODES['xt_maskgit'] = MASKED     # the peer's row, where its library is installed
 
 
 def test_bench_quality_tiny(tmp_path, vq_run):
@@ -130,6 +133,17 @@ def test_bench_quality_tiny(tmp_path, vq_run):
     it = res['models']['cftn2']['modes']
     assert it['iterative_8']['flops_per_image'] == 8 * it['oneshot']['flops_per_image']
     assert it['iterative_12_g1']['guidance'] == 1.0 and it['iterative_12']['guidance'] == 0.0
+
+
+def test_quality_peer_needs_its_library(tmp_path, monkeypatch):
+    "A peer whose library is missing is left out of the default models, and asking for it is one error naming the library."
+    from naruto_core import quality
+    from naruto_core.config import NarutoError
+    monkeypatch.setitem(quality.PEERS, 'xt_maskgit', ('no_such_module_for_this_test', 'x-transformers'))
+    assert 'xt_maskgit' not in quality.default_models() and quality.default_models()[:4] == ('lstm', 'gpt', 'cftn', 'cftn2')
+    with pytest.raises(NarutoError, match='xt_maskgit needs x-transformers'):
+        quality.compare_generators(tmp_path / 'q', 'tiny', models=['cftn', 'xt_maskgit'])
+    assert not (tmp_path / 'q').exists()                                     # refused before any training
 
 
 def test_bench_quality_equal_seconds(tmp_path, vq_run):

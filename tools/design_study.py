@@ -41,6 +41,7 @@ STUDY = {
     'cftn2_default_cb':     ('cftn2', ['gen.caption_grad=bridges']),
     'cftn2_2A_cb':          ('cftn2', ['gen.stage=2A', 'gen.switch_frac=0', 'gen.caption_grad=bridges']),
     'cftn2_2B_mid':         ('cftn2', ['gen.stage=2B', 'gen.switch_frac=0', 'gen.bridges=middle', 'gen.bridge_ratio=0.5']),
+    'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
     'lstm':                 ('lstm', []),
     'gpt':                  ('gpt', []),
 }
