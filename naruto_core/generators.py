@@ -19,8 +19,8 @@ from .tokenizer import load_tokenizer
 from .vqvae import VQVAE
 
 # %% auto #0
-__all__ = ['GENERATORS', 'HUB_PREFIX', 'Generator', 'check_generator', 'null_like', 'register_generator', 'generator_class',
-           'make_generator', 'preset_space', 'resolve_run', 'GeneratorBundle', 'load_generator']
+__all__ = ['GENERATORS', 'PEER_GENERATORS', 'HUB_PREFIX', 'Generator', 'check_generator', 'null_like', 'register_generator',
+           'generator_class', 'make_generator', 'preset_space', 'resolve_run', 'GeneratorBundle', 'load_generator']
 
 # %% ../nbs/06a_generators.ipynb #9fcd77b2
 class Generator(nn.Module):
@@ -85,8 +85,9 @@ def null_like(text: Tensor, sp: TokenSpace) -> Tensor:
 
 # %% ../nbs/06a_generators.ipynb #60c925d8
 GENERATORS = dict(lstm='naruto_core.baselines:LSTMGenerator', gpt='naruto_core.baselines:GPT',
-                  cftn='naruto_core.cftn:CFTN', cftn2='naruto_core.callosal:BiHemisphericBrain',
-                  xt_maskgit='naruto_core.bench:XTMaskGIT')   # a peer under the contract: x-transformers' MaskGIT (14_bench)
+                  cftn='naruto_core.cftn:CFTN', cftn2='naruto_core.callosal:BiHemisphericBrain')
+# peers under the same contract, buildable and loadable by name but not the project's own (they need their library)
+PEER_GENERATORS = dict(xt_maskgit='naruto_core.bench:XTMaskGIT')      # x-transformers' MaskGIT of CFTN's size (14_bench)
 
 def register_generator(name: str, where: str | type):
     "Make `make_generator(name, ...)` build `where`: a Generator subclass or 'module:Class'."
@@ -94,8 +95,8 @@ def register_generator(name: str, where: str | type):
 
 def generator_class(name: str) -> type:
     "The Generator subclass registered as `name`."
-    if name not in GENERATORS: raise NarutoError(f"unknown model '{name}' (choose from {', '.join(GENERATORS)})")
-    where = GENERATORS[name]
+    where = GENERATORS.get(name) or PEER_GENERATORS.get(name)
+    if where is None: raise NarutoError(f"unknown model '{name}' (choose from {', '.join(GENERATORS)})")
     if isinstance(where, str):
         module, cls = where.split(':'); where = getattr(importlib.import_module(module), cls)
     return where
