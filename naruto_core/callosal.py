@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .blocks import Attention, Block, GridPositions, TokenSpace, init_positions, init_weights, num_params
+from .blocks import MLP, Attention, Block, GridPositions, TokenSpace, init_positions, init_weights, num_params
 from .config import GenConfig, NarutoError
 from .generators import Generator, check_generator
 from .runs import read_metrics
@@ -22,8 +22,8 @@ from .runs import read_metrics
 if TYPE_CHECKING: import matplotlib.pyplot as plt   # annotations only: the plots import matplotlib when they draw
 
 # %% auto #0
-__all__ = ['gate_fn', 'attention_probs', 'CallosalBridge', 'JointBridge', 'place_bridges', 'BiHemisphericBrain', 'plot_gates',
-           'plot_cross_attention']
+__all__ = ['gate_fn', 'attention_probs', 'CallosalBridge', 'JointBridge', 'place_bridges', 'TextResampler', 'BiHemisphericBrain',
+           'plot_gates', 'plot_cross_attention']
 
 # %% ../nbs/09_callosal.ipynb #f8cde252
 def gate_fn(g: Tensor, kind: str = 'tanh') -> Tensor:
@@ -144,6 +144,28 @@ def place_bridges(
     start = (layers - n) // 2
     return list(range(start, start + n))
 
+# %% ../nbs/09_callosal.ipynb #rsmp0002
+class TextResampler(nn.Module):
+    "`latents` learned queries per read attend to a caption's states once: the image reads (B, latents, D), whatever T is."
+    def __init__(self, dim: int, heads: int, latents: int, reads: int, mlp_ratio: int = 4, dropout: float = 0.0):
+        super().__init__()
+        self.latents = nn.Parameter(torch.randn(reads, latents, dim) * 0.02)   # (reads, M, D): one set per image bridge
+        self.norm_q, self.norm_kv = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads, dropout, cross=True)
+        self.norm2, self.mlp = nn.LayerNorm(dim), MLP(dim, mlp_ratio, dropout)
+
+    def forward(self, states: Tensor, mask: Tensor, read: int = 0) -> Tensor:
+        "states (B, T, D), mask (B, T) True = a real token -> (B, M, D): latent set `read` after reading the caption."
+        q = self.latents[read].expand(states.shape[0], -1, -1)
+        x = q + self.attn(self.norm_q(q), context=self.norm_kv(states), mask=mask[:, None, :])
+        return x + self.mlp(self.norm2(x))
+
+    @torch.no_grad()
+    def attention(self, states: Tensor, mask: Tensor, read: int = 0) -> Tensor:
+        "(B, M, T) each latent's attention over the caption tokens, averaged over heads."
+        q = self.latents[read].expand(states.shape[0], -1, -1)
+        return attention_probs(self.attn, self.norm_q(q), self.norm_kv(states), mask).mean(1)
+
 # %% ../nbs/09_callosal.ipynb #5460b907
 class _Call(nn.Module):
     "`fn(*args)` as the forward of a module holding `blk`: for `functional_call` to swap blk's parameters."
@@ -169,6 +191,8 @@ class BiHemisphericBrain(Generator):
         kind = {'cross': CallosalBridge, 'joint': JointBridge}[cfg.bridge_kind]
         bridge = lambda: kind(D, cfg.heads, cfg.gate, cfg.dropout, cfg.gate_init)
         self.img_bridges = nn.ModuleDict({str(l): bridge() for l in place_bridges(L, cfg.bridges, cfg.bridge_ratio)})   # image <- text
+        self.resampler = TextResampler(D, cfg.heads, cfg.text_latents, len(self.img_bridges), cfg.mlp_ratio, cfg.dropout) \
+                         if cfg.text_latents else None                    # the image reads M latents, not the caption's T tokens
         self.txt_bridges = nn.ModuleDict({str(l): bridge() for l in place_bridges(Lt, cfg.bridges, cfg.bridge_ratio)})  # text <- image
         self.text_norm, self.img_norm = nn.LayerNorm(D), nn.LayerNorm(D)
         self.img_head, self.text_head = nn.Linear(D, K), nn.Linear(D, V)
@@ -210,24 +234,27 @@ class BiHemisphericBrain(Generator):
         x, out, n = self.img_emb(image) + self.img_pos(), [], len(self.img_blocks)
         for l, blk in enumerate(self.img_blocks):
             br = self.img_bridges[str(l)] if cond is not None and str(l) in self.img_bridges else None
-            ctx = None if br is None else self._read(cond[0], l, n)
+            ctx, keys = cond[3][str(l)] if br is not None else (None, None)
             if isinstance(br, JointBridge):
-                if probs is not None: probs.append(br.attention(blk, x, ctx, cond[1]))
-                x = br.block(blk, x, ctx, cond[1], kv=cond[2].get(str(l)))
+                if probs is not None: probs.append(br.attention(blk, x, ctx, keys))
+                x = br.block(blk, x, ctx, keys, kv=cond[2].get(str(l)))
             else:
                 x = blk(x)
                 if br is not None:
-                    if probs is not None: probs.append(br.attention(x, ctx, cond[1]))
-                    x = br(x, ctx, cond[1])
+                    if probs is not None: probs.append(br.attention(x, ctx, keys))
+                    x = br(x, ctx, keys)
             out.append(x)
         return out
 
     def condition(self, text: Tensor) -> tuple:
-        "The text tower on captions alone, once per prompt: (per-block states, key mask, joint bridges' keys and values)."
+        """The text tower on captions alone, once per prompt: (per-block states, key mask, joint bridges' keys and values,
+        what each image bridge reads: {layer: (context (B, S, D), key mask (B, S) or None)}, S = T or `text_latents`)."""
         states, real = self._text_tower(text)
         n = len(self.img_blocks)
-        kv = {l: br.context_kv(self._read(states, int(l), n)) for l, br in self.img_bridges.items() if isinstance(br, JointBridge)}
-        return states, real, kv
+        reads = {l: (self._read(states, int(l), n), real) for l in self.img_bridges}
+        if self.resampler is not None: reads = {l: (self.resampler(c, m, i), None) for i, (l, (c, m)) in enumerate(reads.items())}
+        kv = {l: br.context_kv(reads[l][0]) for l, br in self.img_bridges.items() if isinstance(br, JointBridge)}
+        return states, real, kv, reads
 
     def image_logits(self, cond: tuple, image: Tensor) -> Tensor:
         "(B, N, K) image logits: the image tower reading `cond = condition(text)`."
@@ -277,9 +304,14 @@ class BiHemisphericBrain(Generator):
 
     @torch.no_grad()
     def cross_attention(self, text: Tensor, image: Tensor) -> Tensor:
-        "(B, n_bridges, N, T): image <- text attention probabilities of each image bridge, averaged over heads."
-        probs = []
-        self._image_tower(image, self.condition(text), probs)
+        """(B, n_bridges, N, T): image <- text attention probabilities of each image bridge, averaged over heads; through
+        latents (`text_latents`), the image's attention over the latents times theirs over the tokens (attention rollout)."""
+        probs, cond = [], self.condition(text)
+        self._image_tower(image, cond, probs)
+        if self.resampler is not None:
+            n = len(self.img_blocks)
+            probs = [p @ self.resampler.attention(self._read(cond[0], int(l), n), cond[1], i)
+                     for i, (l, p) in enumerate(zip(self.img_bridges, probs))]
         return torch.stack(probs, 1)
 
 # %% ../nbs/09_callosal.ipynb #31da067f

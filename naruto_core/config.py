@@ -105,6 +105,7 @@ class GenConfig:
     bridge_ratio: float = 0.33 # cftn2: share of layers with bridges when bridges='middle'
     fusion: str = 'depth'      # cftn2: a bridge reads the other tower's states at its own depth | its 'final' states (deep fusion)
     text_layers: int = 0       # cftn2: blocks of the text tower (0 = layers)
+    text_latents: int = 0      # cftn2: the image reads the caption through this many learned latents (0 = every token)
     bridge_kind: str = 'joint' # cftn2: the other tower as extra keys of the block's attention | a gated cross-attention after the block
     cond_drop: float = 0.1     # caption dropout to [NULL] (trains the unconditional branch for guidance)
     stage: str = '2A'          # curriculum: 2A bidirectional | 2B generation only
@@ -122,6 +123,7 @@ class GenConfig:
         _choice(self, 'bridge_kind', ('cross', 'joint'))
         _choice(self, 'caption_grad', ('all', 'bridges'))
         _check(self.text_layers >= 0, f"GenConfig.text_layers must be >= 0 (0 = layers), got {self.text_layers}")
+        _check(self.text_latents >= 0, f"GenConfig.text_latents must be >= 0 (0 = read every caption token), got {self.text_latents}")
         _check(self.text_lr > 0, f"GenConfig.text_lr must be > 0 (a multiple of the learning rate), got {self.text_lr}")
         _choice(self, 'stage', ('2A', '2B'))
         _check(self.switch_step >= 0, f"GenConfig.switch_step must be >= 0, got {self.switch_step}")

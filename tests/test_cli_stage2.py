@@ -198,3 +198,18 @@ def test_eval_real_pictures_uses_the_judge(tmp_path):
         from naruto_core.evaluation import evaluate_generator
         from naruto_core.generators import load_generator
         evaluate_generator(load_generator(gen))
+
+
+def test_text_latents_read_any_caption_length(vq_run, tmp_path):
+    """gen.text_latents: a CFTN v2 whose image reads 3 learned latents trains, stores the resampler in its checkpoint,
+    generates for a caption far longer than 3 tokens and captions; a negative count is one error that names it."""
+    run = tmp_path / 'lat'
+    naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set', 'gen.text_latents=3', '--out', run, check=True)
+    w = load_file(run / 'checkpoint' / 'model.safetensors')
+    assert w['resampler.latents'].shape[1] == 3
+    out = tmp_path / 'long.png'
+    prompt = 'a large red circle in the top left and a small green square in the bottom right on a gray background'
+    naruto('generate', '--ckpt', run, '--prompt', prompt, '--out', out, check=True)
+    assert Image.open(out).size[0] > 0
+    assert 'text_latents' in one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny',
+                                                   '--set', 'gen.text_latents=-1', '--out', tmp_path / 'bad'))

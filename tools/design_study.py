@@ -3,6 +3,7 @@
 
     python tools/design_study.py --vqvae runs/twemoji/vqvae --out runs/study --budget 240 [NAME ...]
     python tools/design_study.py --collect twemoji=runs/study shapes=runs/study_shapes --into nbs/results/equal_time.json
+    python tools/design_study.py --append-round R4 twemoji=runs/study4/twemoji shapes=runs/study4/shapes
 
 Each entry of STUDY (or the NAMEs given) is trained for `--budget` seconds of training time: a 30-step calibration run
 measures the step time, and max_steps is set so that the run takes the budget (the schedule, warmup and curriculum
@@ -41,6 +42,9 @@ STUDY = {
     'cftn2_default_cb':     ('cftn2', ['gen.caption_grad=bridges']),
     'cftn2_2A_cb':          ('cftn2', ['gen.stage=2A', 'gen.switch_frac=0', 'gen.caption_grad=bridges']),
     'cftn2_2B_mid':         ('cftn2', ['gen.stage=2B', 'gen.switch_frac=0', 'gen.bridges=middle', 'gen.bridge_ratio=0.5']),
+    'cftn2_2B_lat16':       ('cftn2', ['gen.stage=2B', 'gen.switch_frac=0', 'gen.text_latents=16']),   # the image reads 16 latents
+    'cftn2_default_lat16':  ('cftn2', ['gen.text_latents=16']),
+    'cftn2_default_sw15':   ('cftn2', ['gen.switch_frac=0.15']),      # a shorter stage 2A: 15% of the steps, not 40%
     'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
     'lstm':                 ('lstm', []),
     'gpt':                  ('gpt', []),
@@ -127,6 +131,33 @@ def collect(pairs, into, budget=240, preset='cpu'):
     print(into)
 
 
+def append_round(tag, pairs, into='nbs/results/design_study.json'):
+    """Add the entries of each SET=DIR (SET: a key of INTO, e.g. twemoji, shapes) to INTO as rows named TAG_<entry>,
+    replacing the rows of an earlier append with that tag; entries with several seeds also go to INTO's 'seeds' groups."""
+    P = Path(into); d = json.loads(P.read_text())
+    def row(r):
+        r = dict(r)
+        if 'iterative_g1' in r: r['iterative::1'] = r.pop('iterative_g1')
+        if 'gen.stage=2B' in r.get('overrides', []):     # never trained captions: no caption figure
+            for m in ('oneshot', 'iterative', 'iterative::1'):
+                if m in r and 'caption_accuracy' in r[m]: r[m]['caption_accuracy'] = None
+            r.pop('captions', None)
+        over = ' '.join(o for o in r.get('overrides', []) if o != 'gen.switch_frac=0') or 'as shipped'
+        r['label'] = f"{tag} {r['model']}: {over}" + ('' if r['seed'] == 0 else f" (seed {r['seed']})")
+        r['name'] = f"{tag}_{r['name']}"; return r
+    groups = {k: v for k, v in d.get('seeds', {}).items() if not k.startswith(f'{tag}: ')}
+    for pair in pairs:
+        key, folder = pair.split('=', 1)
+        rows = [row(json.loads(f.read_text())) for f in sorted(Path(folder).glob('*_seed*.json')) if f.name.count('.') == 1]
+        if not rows: sys.exit(f"{folder}: no entries")
+        d[key] = [r for r in d.get(key, []) if not r['name'].startswith(f'{tag}_')] + [r for r in rows if r['seed'] == 0]
+        by = {}
+        for r in rows: by.setdefault(r['name'][len(tag) + 1:].rsplit('_seed', 1)[0], []).append(r)
+        groups.update({f'{tag}: {key} {b}': sorted(v, key=lambda r: r['seed']) for b, v in by.items() if len(v) > 1})
+    d['seeds'] = groups
+    P.write_text(json.dumps(d, indent=1) + '\n'); print(into, {k: len(v) for k, v in d.items() if isinstance(v, list)})
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('names', nargs='*', help=f"entries of the study (default: all): {', '.join(STUDY)}")
@@ -137,8 +168,14 @@ def main(argv=None):
     p.add_argument('--judge-shapes', action='store_true', help='on shapes, score with the in-domain judge too (beside the probe)')
     p.add_argument('--collect', nargs='+', metavar='NAME=DIR', help='instead: gather the entries of each DIR (with ceilings) into --into')
     p.add_argument('--into', default='nbs/results/equal_time.json')
+    p.add_argument('--append-round', nargs='+', metavar=('TAG', 'SET=DIR'),
+                   help='instead: add the entries of each DIR to --into (default results/design_study.json) as rows TAG_<entry>')
     a = p.parse_args(argv)
     if a.collect: return collect(a.collect, a.into, a.budget, a.preset)
+    if a.append_round:
+        if len(a.append_round) < 2: sys.exit('--append-round needs a TAG and at least one SET=DIR')
+        into = a.into if a.into != p.get_default('into') else 'nbs/results/design_study.json'
+        return append_round(a.append_round[0], a.append_round[1:], into)
     if not (a.vqvae and a.out): sys.exit('--vqvae and --out are needed to run entries')
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     for name in a.names or list(STUDY):
