@@ -44,6 +44,8 @@ STUDY = {
     'cftn2_2B_mid':         ('cftn2', ['gen.stage=2B', 'gen.switch_frac=0', 'gen.bridges=middle', 'gen.bridge_ratio=0.5']),
     'cftn2_2B_lat16':       ('cftn2', ['gen.stage=2B', 'gen.switch_frac=0', 'gen.text_latents=16']),   # the image reads 16 latents
     'cftn2_default_lat16':  ('cftn2', ['gen.text_latents=16']),
+    'cftn2_2B_lat32':       ('cftn2', ['gen.stage=2B', 'gen.switch_frac=0', 'gen.text_latents=32']),   # more latents than caption tokens
+    'cftn2_default_lat32':  ('cftn2', ['gen.text_latents=32']),
     'cftn2_default_sw15':   ('cftn2', ['gen.switch_frac=0.15']),      # a shorter stage 2A: 15% of the steps, not 40%
     'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
     'lstm':                 ('lstm', []),
