@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -22,8 +22,8 @@ from .runs import read_metrics
 if TYPE_CHECKING: import matplotlib.pyplot as plt   # annotations only: the plots import matplotlib when they draw
 
 # %% auto #0
-__all__ = ['gate_fn', 'attention_probs', 'CallosalBridge', 'JointBridge', 'place_bridges', 'TextResampler', 'BiHemisphericBrain',
-           'plot_gates', 'plot_cross_attention']
+__all__ = ['gate_fn', 'attention_probs', 'CallosalBridge', 'JointBridge', 'place_bridges', 'TextResampler', 'TextCondition',
+           'BiHemisphericBrain', 'plot_gates', 'plot_cross_attention']
 
 # %% ../nbs/09_callosal.ipynb #f8cde252
 def gate_fn(g: Tensor, kind: str = 'tanh') -> Tensor:
@@ -176,6 +176,13 @@ def _without_grad_of(blk: nn.Module, fn, *args):
     "fn(*args) with the parameters of module `blk` detached: the gradient reaches everything else fn reads, not them."
     return torch.func.functional_call(_Call(blk, fn), {f'blk.{k}': p.detach() for k, p in blk.named_parameters()}, args)
 
+class TextCondition(NamedTuple):
+    "What the image tower reads of a caption, computed once per prompt by `BiHemisphericBrain.condition`."
+    states: list    # the text tower's states after every block, (B, T, D) each
+    mask: Tensor    # (B, T) True = a real caption token
+    kv: dict        # {image layer: (keys, values)} of its joint bridge, computed once
+    reads: dict     # {image layer: (context (B, S, D), key mask (B, S) or None)}: S = T, or `text_latents`
+
 class BiHemisphericBrain(Generator):
     "CFTN v2: a text tower and an image tower joined by gated callosal bridges; predicts masked tokens of both."
     can_caption = True   # a text head: trains on captioning in stage 2A and can caption images
@@ -229,15 +236,15 @@ class BiHemisphericBrain(Generator):
             out.append(t)
         return out, real
 
-    def _image_tower(self, image: Tensor, cond: tuple | None = None, probs: list | None = None) -> list:
+    def _image_tower(self, image: Tensor, cond: TextCondition | None = None, probs: list | None = None) -> list:
         "Image states after every block, reading the text `cond = condition(text)` across the image <- text bridges when given."
         x, out, n = self.img_emb(image) + self.img_pos(), [], len(self.img_blocks)
         for l, blk in enumerate(self.img_blocks):
             br = self.img_bridges[str(l)] if cond is not None and str(l) in self.img_bridges else None
-            ctx, keys = cond[3][str(l)] if br is not None else (None, None)
+            ctx, keys = cond.reads[str(l)] if br is not None else (None, None)
             if isinstance(br, JointBridge):
                 if probs is not None: probs.append(br.attention(blk, x, ctx, keys))
-                x = br.block(blk, x, ctx, keys, kv=cond[2].get(str(l)))
+                x = br.block(blk, x, ctx, keys, kv=cond.kv.get(str(l)))
             else:
                 x = blk(x)
                 if br is not None:
@@ -246,17 +253,16 @@ class BiHemisphericBrain(Generator):
             out.append(x)
         return out
 
-    def condition(self, text: Tensor) -> tuple:
-        """The text tower on captions alone, once per prompt: (per-block states, key mask, joint bridges' keys and values,
-        what each image bridge reads: {layer: (context (B, S, D), key mask (B, S) or None)}, S = T or `text_latents`)."""
+    def condition(self, text: Tensor) -> TextCondition:
+        "The text tower on captions alone, once per prompt, and what each image bridge reads of it (through latents if any)."
         states, real = self._text_tower(text)
         n = len(self.img_blocks)
         reads = {l: (self._read(states, int(l), n), real) for l in self.img_bridges}
         if self.resampler is not None: reads = {l: (self.resampler(c, m, i), None) for i, (l, (c, m)) in enumerate(reads.items())}
         kv = {l: br.context_kv(reads[l][0]) for l, br in self.img_bridges.items() if isinstance(br, JointBridge)}
-        return states, real, kv, reads
+        return TextCondition(states, real, kv, reads)
 
-    def image_logits(self, cond: tuple, image: Tensor) -> Tensor:
+    def image_logits(self, cond: TextCondition, image: Tensor) -> Tensor:
         "(B, N, K) image logits: the image tower reading `cond = condition(text)`."
         return self.img_head(self.img_norm(self._image_tower(image, cond)[-1]))
 
@@ -270,7 +276,7 @@ class BiHemisphericBrain(Generator):
                 frozen = self.training and self.cfg.caption_grad == 'bridges'   # 2A's caption loss: the bridges only
                 xs = self._image_tower(image[rows]); x, t = xs[-1], self._text_tower(text[rows], xs, frozen)[0][-1]
             else:                                                          # the text alone; the image reads it
-                cond = self.condition(text[rows]); x, t = self._image_tower(image[rows], cond)[-1], cond[0][-1]
+                cond = self.condition(text[rows]); x, t = self._image_tower(image[rows], cond)[-1], cond.states[-1]
             parts.append((rows, x, t))
         if len(parts) == 1: x, t = parts[0][1:]
         else:                                                              # a mixed batch: each row back in its place
@@ -310,7 +316,7 @@ class BiHemisphericBrain(Generator):
         self._image_tower(image, cond, probs)
         if self.resampler is not None:
             n = len(self.img_blocks)
-            probs = [p @ self.resampler.attention(self._read(cond[0], int(l), n), cond[1], i)
+            probs = [p @ self.resampler.attention(self._read(cond.states, int(l), n), cond.mask, i)
                      for i, (l, p) in enumerate(zip(self.img_bridges, probs))]
         return torch.stack(probs, 1)
 
