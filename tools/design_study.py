@@ -135,10 +135,15 @@ def collect(pairs, into, budget=240, preset='cpu'):
 
 def append_round(tag, pairs, into='nbs/results/design_study.json'):
     """Add the entries of each SET=DIR (SET: a key of INTO, e.g. twemoji, shapes) to INTO as rows named TAG_<entry>,
-    replacing the rows of an earlier append with that tag; entries with several seeds also go to INTO's 'seeds' groups."""
+    replacing the rows of an earlier append with that tag; entries with several seeds also go to INTO's 'seeds' groups.
+    A row whose run is still in DIR/runs carries its validation curve: [step, val loss, one-shot val loss] rows."""
     P = Path(into); d = json.loads(P.read_text())
-    def row(r):
+    def row(r, folder):
         r = dict(r)
+        m = Path(folder)/'runs'/r['name']/'metrics.jsonl'      # the validation curve, when the run is still there
+        if m.exists():
+            val = [json.loads(x) for x in m.read_text().splitlines() if '"val_loss"' in x]
+            r['curve'] = [[v['step'], v['val_loss'], v.get('val_loss_oneshot')] for v in val]
         if 'iterative_g1' in r: r['iterative::1'] = r.pop('iterative_g1')
         if 'gen.stage=2B' in r.get('overrides', []):     # never trained captions: no caption figure
             for m in ('oneshot', 'iterative', 'iterative::1'):
@@ -150,7 +155,7 @@ def append_round(tag, pairs, into='nbs/results/design_study.json'):
     groups = {k: v for k, v in d.get('seeds', {}).items() if not k.startswith(f'{tag}: ')}
     for pair in pairs:
         key, folder = pair.split('=', 1)
-        rows = [row(json.loads(f.read_text())) for f in sorted(Path(folder).glob('*_seed*.json')) if f.name.count('.') == 1]
+        rows = [row(json.loads(f.read_text()), folder) for f in sorted(Path(folder).glob('*_seed*.json')) if f.name.count('.') == 1]
         if not rows: sys.exit(f"{folder}: no entries")
         d[key] = [r for r in d.get(key, []) if not r['name'].startswith(f'{tag}_')] + [r for r in rows if r['seed'] == 0]
         by = {}
