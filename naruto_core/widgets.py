@@ -41,7 +41,9 @@ class PromptPanel:
     def __init__(self, runs=None, root='runs', prompt='a large red circle in the center on a white background', zoom: int = 4):
         runs = list(runs) if runs is not None else find_runs(root)
         self.zoom, self._bundles, self.images, self.picture = zoom, {}, None, None
-        self.prompt = W.Textarea(value=prompt, description='prompt', layout=W.Layout(width='95%', height='3em'))
+        # the text fields send their value once, when they lose focus (pressing Generate does that), not per keystroke:
+        # per-keystroke updates are queued behind each other, so a click right after typing could read a partial value
+        self.prompt = W.Textarea(value=prompt, description='prompt', layout=W.Layout(width='95%', height='3em'), continuous_update=False)
         self.run = W.Dropdown(options=runs, value=runs[0] if runs else None, description='run')
         self.mode = W.Dropdown(options=['auto', 'oneshot', 'iterative', 'ar'], value='auto', description='mode')
         self.steps = W.IntSlider(value=12, min=1, max=32, description='steps')
@@ -50,7 +52,7 @@ class PromptPanel:
         self.seed = W.IntText(value=0, description='seed')
         self.num_samples = W.IntSlider(value=4, min=1, max=16, description='samples')
         self.upload = W.FileUpload(accept='image/*', multiple=False, description='picture')
-        self.box = W.Text(value='', placeholder='x0,y0,x1,y1', description='box')
+        self.box = W.Text(value='', placeholder='x0,y0,x1,y1', description='box', continuous_update=False)
         self.drop = W.Button(description='drop picture')
         self.button = W.Button(description='Generate', button_style='primary')
         self.image, self.status, self.gates = W.Image(format='png'), W.HTML(), W.HTML()

@@ -140,9 +140,9 @@ def append_round(tag, pairs, into='nbs/results/design_study.json'):
     P = Path(into); d = json.loads(P.read_text())
     def row(r, folder):
         r = dict(r)
-        m = Path(folder)/'runs'/r['name']/'metrics.jsonl'      # the validation curve, when the run is still there
-        if m.exists():
-            val = [json.loads(x) for x in m.read_text().splitlines() if '"val_loss"' in x]
+        metrics = Path(folder)/'runs'/r['name']/'metrics.jsonl'      # the validation curve, when the run is still there
+        if metrics.exists():
+            val = [json.loads(x) for x in metrics.read_text().splitlines() if '"val_loss"' in x]
             r['curve'] = [[v['step'], v['val_loss'], v.get('val_loss_oneshot')] for v in val]
         if 'iterative_g1' in r: r['iterative::1'] = r.pop('iterative_g1')
         if 'gen.stage=2B' in r.get('overrides', []):     # never trained captions: no caption figure
