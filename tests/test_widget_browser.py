@@ -111,6 +111,12 @@ def _type_prompt(driver, text: str):
     box = driver.find_element(By.CSS_SELECTOR, '.jp-OutputArea-output .widget-textarea textarea')
     box.click(); box.send_keys(Keys.CONTROL, 'a'); box.send_keys(Keys.DELETE)
     if text: box.send_keys(text)
+    _leave(box)
+
+
+def _leave(field):
+    "Leave a text field as a user does before pressing a button: it sends its value then (`continuous_update=False`)."
+    field.send_keys(Keys.TAB); time.sleep(1.0)     # the value's message reaches the kernel before the next click
 
 
 def _press(driver, label: str):
@@ -169,7 +175,7 @@ def _drive(lab, browser, tmp_path):
     wait.until(lambda d: 'type a box' in _status(d))
     _type_prompt(browser, PROMPT)
     box = browser.find_element(By.XPATH, "//div[contains(@class, 'jp-OutputArea-output')]//input[@placeholder='x0,y0,x1,y1']")
-    box.click(); box.send_keys('0,0,8,8')
+    box.click(); box.send_keys('0,0,8,8'); _leave(box)
     _press(browser, 'Generate')
     wait.until(lambda d: '2 edits, iterative' in _status(d))
     assert _images(browser)
