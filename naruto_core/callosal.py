@@ -193,8 +193,9 @@ class BiHemisphericBrain(Generator):
         Lt = cfg.text_layers or L
         self.text_emb, self.text_pos = nn.Embedding(V, D), nn.Parameter(torch.zeros(space.text_len, D))
         self.img_emb, self.img_pos = nn.Embedding(K + 1, D), GridPositions(space.grid, D)
-        self.text_blocks = nn.ModuleList([Block(D, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(Lt)])
+        if not cfg.tie_towers: self.text_blocks = nn.ModuleList([Block(D, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(Lt)])
         self.img_blocks = nn.ModuleList([Block(D, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(L)])
+        if cfg.tie_towers: self.text_blocks = self.img_blocks             # one set of blocks, run twice: on the text, on the image
         kind = {'cross': CallosalBridge, 'joint': JointBridge}[cfg.bridge_kind]
         bridge = lambda: kind(D, cfg.heads, cfg.gate, cfg.dropout, cfg.gate_init)
         self.img_bridges = nn.ModuleDict({str(l): bridge() for l in place_bridges(L, cfg.bridges, cfg.bridge_ratio)})   # image <- text

@@ -106,6 +106,7 @@ class GenConfig:
     fusion: str = 'depth'      # cftn2: a bridge reads the other tower's states at its own depth | its 'final' states (deep fusion)
     text_layers: int = 0       # cftn2: blocks of the text tower (0 = layers)
     text_latents: int = 0      # cftn2: the image reads the caption through this many learned latents (0 = every token)
+    tie_towers: bool = False   # cftn2: the text tower runs the image tower's blocks (shared weights; own embeddings, norms, bridges)
     bridge_kind: str = 'joint' # cftn2: the other tower as extra keys of the block's attention | a gated cross-attention after the block
     cond_drop: float = 0.1     # caption dropout to [NULL] (trains the unconditional branch for guidance)
     stage: str = '2A'          # curriculum: 2A bidirectional | 2B generation only
@@ -123,6 +124,8 @@ class GenConfig:
         _choice(self, 'bridge_kind', ('cross', 'joint'))
         _choice(self, 'caption_grad', ('all', 'bridges'))
         _check(self.text_layers >= 0, f"GenConfig.text_layers must be >= 0 (0 = layers), got {self.text_layers}")
+        _check(not self.tie_towers or self.text_layers in (0, self.layers),
+               f"GenConfig.tie_towers shares the image tower's {self.layers} blocks: text_layers must be 0 or {self.layers}, got {self.text_layers}")
         _check(self.text_latents >= 0, f"GenConfig.text_latents must be >= 0 (0 = read every caption token), got {self.text_latents}")
         _check(self.text_lr > 0, f"GenConfig.text_lr must be > 0 (a multiple of the learning rate), got {self.text_lr}")
         _choice(self, 'stage', ('2A', '2B'))

@@ -213,3 +213,29 @@ def test_text_latents_read_any_caption_length(vq_run, tmp_path):
     assert Image.open(out).size[0] > 0
     assert 'text_latents' in one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny',
                                                    '--set', 'gen.text_latents=-1', '--out', tmp_path / 'bad'))
+
+
+def test_tied_towers_resume_exactly_generate_and_caption(vq_run, tmp_path):
+    """gen.tie_towers: the one set of blocks both towers run is stored once (no text_blocks in the checkpoint); killed
+    and resumed (EMA on), weights and average are the uninterrupted run's and still shared once loaded; it generates and
+    captions; a text tower of another depth than the image tower's is one error that names both keys."""
+    from naruto_core.generators import load_generator
+    ref, run = tmp_path / 'ref', tmp_path / 'killed'
+    args = ('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set', 'gen.tie_towers=true',
+            '--set', 'gen.text_layers=0', '--set', 'train_gen.ckpt_every=4', '--set', 'train_gen.ema=0.9')
+    naruto(*args, '--out', ref, check=True)
+    r = naruto(*args, '--out', run, env={'NARUTO_FAULT': 'step@14'})
+    assert r.returncode == -9, r.stderr
+    naruto(*args, '--out', run, check=True)
+    for name in ('model', 'ema'):
+        a, b = load_file(ref / 'checkpoint' / f'{name}.safetensors'), load_file(run / 'checkpoint' / f'{name}.safetensors')
+        assert not any(k.startswith('text_blocks.') for k in a) and any(k.startswith('img_blocks.') for k in a)
+        assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a), name
+    bundle = load_generator(run, device='cpu')
+    assert bundle.weights == 'ema' and bundle.model.text_blocks is bundle.model.img_blocks
+    naruto('generate', '--ckpt', run, '--prompt', 'a red circle', '--out', tmp_path / 'g.png', check=True)
+    assert Image.open(tmp_path / 'g.png').size[0] > 0
+    assert naruto('caption', '--ckpt', run, '--image', tmp_path / 'g.png', check=True).stdout.strip()
+    err = one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set', 'gen.tie_towers=true',
+                                '--out', tmp_path / 'bad'))                             # tiny: text_layers 1, layers 2
+    assert 'tie_towers' in err and 'text_layers' in err

@@ -47,6 +47,9 @@ STUDY = {
     'cftn2_2B_lat32':       ('cftn2', ['gen.stage=2B', 'gen.switch_frac=0', 'gen.text_latents=32']),   # more latents than caption tokens
     'cftn2_default_lat32':  ('cftn2', ['gen.text_latents=32']),
     'cftn2_default_sw15':   ('cftn2', ['gen.switch_frac=0.15']),      # a shorter stage 2A: 15% of the steps, not 40%
+    'cftn2_tied':           ('cftn2', ['gen.tie_towers=true']),      # the text tower runs the image tower's blocks
+    'cftn2_tied_2B':        ('cftn2', ['gen.tie_towers=true', 'gen.stage=2B', 'gen.switch_frac=0']),
+    'cftn2_tied_c2':        ('cftn2', ['gen.tie_towers=true', 'gen.caption_frac=0.2']),   # a fifth of each 2A batch captioning, not 2/5
     'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
     'lstm':                 ('lstm', []),
     'gpt':                  ('gpt', []),
