@@ -138,7 +138,7 @@ def collect(pairs, into, budget=240, preset='cpu'):
 
 def append_round(tag, pairs, into='nbs/results/design_study.json'):
     """Add the entries of each SET=DIR (SET: a key of INTO, e.g. twemoji, shapes) to INTO as rows named TAG_<entry>,
-    replacing the rows of an earlier append with that tag; entries with several seeds also go to INTO's 'seeds' groups.
+    replacing the rows of an earlier append with that tag; entries with several seeds (or no seed 0) also go to INTO's 'seeds' groups.
     A row whose run is still in DIR/runs carries its validation curve: [step, val loss, one-shot val loss] rows."""
     P = Path(into); d = json.loads(P.read_text())
     def row(r, folder):
@@ -163,7 +163,8 @@ def append_round(tag, pairs, into='nbs/results/design_study.json'):
         d[key] = [r for r in d.get(key, []) if not r['name'].startswith(f'{tag}_')] + [r for r in rows if r['seed'] == 0]
         by = {}
         for r in rows: by.setdefault(r['name'][len(tag) + 1:].rsplit('_seed', 1)[0], []).append(r)
-        groups.update({f'{tag}: {key} {b}': sorted(v, key=lambda r: r['seed']) for b, v in by.items() if len(v) > 1})
+        groups.update({f'{tag}: {key} {b}': sorted(v, key=lambda r: r['seed']) for b, v in by.items()
+                       if len(v) > 1 or v[0]['seed'] != 0})     # several seeds, or only other seeds than 0
     d['seeds'] = groups
     P.write_text(json.dumps(d, indent=1) + '\n'); print(into, {k: len(v) for k, v in d.items() if isinstance(v, list)})
 
