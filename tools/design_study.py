@@ -24,7 +24,8 @@ STUDY = {
     'cftn2_cross_t2_2B':    ('cftn2', ['gen.bridge_kind=cross', 'gen.bridges=all', 'gen.text_layers=2', 'gen.stage=2B', 'gen.switch_frac=0']),
     'cftn2_joint_t2_2B':    ('cftn2', ['gen.bridge_kind=joint', 'gen.bridges=all', 'gen.text_layers=2', 'gen.stage=2B', 'gen.switch_frac=0']),
     'cftn2_joint_t2_c2s2':  ('cftn2', ['gen.bridge_kind=joint', 'gen.bridges=all', 'gen.text_layers=2', 'gen.caption_frac=0.2', 'gen.switch_frac=0.2']),
-    'cftn2_default':        ('cftn2', []),
+    'cftn2_default':        ('cftn2', []),                          # as the preset ships it (tied towers at `cpu` from round 6)
+    'cftn2_untied':         ('cftn2', ['gen.tie_towers=false']),    # a text tower of its own (the `cpu` preset before round 6)
     'cftn2_default_ema995': ('cftn2', ['train_gen.ema=0.995']),
     'cftn2_default_ema999': ('cftn2', ['train_gen.ema=0.999']),
     'cftn_ema995':          ('cftn', ['train_gen.ema=0.995']),
