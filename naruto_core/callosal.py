@@ -196,6 +196,7 @@ class BiHemisphericBrain(Generator):
         if not cfg.tie_towers: self.text_blocks = nn.ModuleList([Block(D, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(Lt)])
         self.img_blocks = nn.ModuleList([Block(D, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(L)])
         if cfg.tie_towers: self.text_blocks = self.img_blocks             # one set of blocks, run twice: on the text, on the image
+        # (the text blocks, when the towers are apart, are made first: an untied model initialises as it always did)
         kind = {'cross': CallosalBridge, 'joint': JointBridge}[cfg.bridge_kind]
         bridge = lambda: kind(D, cfg.heads, cfg.gate, cfg.dropout, cfg.gate_init)
         self.img_bridges = nn.ModuleDict({str(l): bridge() for l in place_bridges(L, cfg.bridges, cfg.bridge_ratio)})   # image <- text

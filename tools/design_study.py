@@ -141,13 +141,12 @@ def append_round(tag, pairs, into='nbs/results/design_study.json'):
     """Add the entries of each SET=DIR (SET: a key of INTO, e.g. twemoji, shapes) to INTO as rows named TAG_<entry>,
     replacing the rows of an earlier append with that tag; entries with several seeds (or no seed 0) also go to INTO's 'seeds' groups.
     A row whose run is still in DIR/runs carries its validation curve: [step, val loss, one-shot val loss] rows."""
+    from naruto_core.runs import read_metrics
     P = Path(into); d = json.loads(P.read_text())
     def row(r, folder):
         r = dict(r)
-        metrics = Path(folder)/'runs'/r['name']/'metrics.jsonl'      # the validation curve, when the run is still there
-        if metrics.exists():
-            val = [json.loads(x) for x in metrics.read_text().splitlines() if '"val_loss"' in x]
-            r['curve'] = [[v['step'], v['val_loss'], v.get('val_loss_oneshot')] for v in val]
+        val = [v for v in read_metrics(Path(folder)/'runs'/r['name']/'metrics.jsonl') if 'val_loss' in v]
+        if val: r['curve'] = [[v['step'], v['val_loss'], v.get('val_loss_oneshot')] for v in val]   # the run is still there
         if 'iterative_g1' in r: r['iterative::1'] = r.pop('iterative_g1')
         if 'gen.stage=2B' in r.get('overrides', []):     # never trained captions: no caption figure
             for m in ('oneshot', 'iterative', 'iterative::1'):
@@ -157,11 +156,13 @@ def append_round(tag, pairs, into='nbs/results/design_study.json'):
         r['label'] = f"{tag} {r['model']}: {over}" + ('' if r['seed'] == 0 else f" (seed {r['seed']})")
         r['name'] = f"{tag}_{r['name']}"; return r
     groups = {k: v for k, v in d.get('seeds', {}).items() if not k.startswith(f'{tag}: ')}
+    for key in {pair.split('=', 1)[0] for pair in pairs}:        # an earlier append's rows go once, so two DIRs may share a SET
+        d[key] = [r for r in d.get(key, []) if not r['name'].startswith(f'{tag}_')]
     for pair in pairs:
         key, folder = pair.split('=', 1)
         rows = [row(json.loads(f.read_text()), folder) for f in sorted(Path(folder).glob('*_seed*.json')) if f.name.count('.') == 1]
         if not rows: sys.exit(f"{folder}: no entries")
-        d[key] = [r for r in d.get(key, []) if not r['name'].startswith(f'{tag}_')] + [r for r in rows if r['seed'] == 0]
+        d[key] += [r for r in rows if r['seed'] == 0]
         by = {}
         for r in rows: by.setdefault(r['name'][len(tag) + 1:].rsplit('_seed', 1)[0], []).append(r)
         groups.update({f'{tag}: {key} {b}': sorted(v, key=lambda r: r['seed']) for b, v in by.items()
