@@ -276,7 +276,9 @@ class BiHemisphericBrain(Generator):
             if not len(rows): continue
             if captioning:                                                 # the image alone; the text reads it
                 frozen = self.training and self.cfg.caption_grad == 'bridges'   # 2A's caption loss: the bridges only
-                xs = self._image_tower(image[rows]); x, t = xs[-1], self._text_tower(text[rows], xs, frozen)[0][-1]
+                xs = self._image_tower(image[rows]); x = xs[-1]
+                if self.training and self.cfg.caption_grad == 'text': xs = [s.detach() for s in xs]   # the image tower: generation's
+                t = self._text_tower(text[rows], xs, frozen)[0][-1]
             else:                                                          # the text alone; the image reads it
                 cond = self.condition(text[rows]); x, t = self._image_tower(image[rows], cond)[-1], cond.states[-1]
             parts.append((rows, x, t))

@@ -113,6 +113,8 @@ class GenConfig:
     switch_step: int = 0       # with stage 2A: switch to 2B at this step (0 = never)
     caption_frac: float = 0.5  # 2A: share of a batch trained image->text (captioning)
     caption_grad: str = 'all'  # cftn2, 2A: the caption loss trains all it reads | only the 'bridges' (text tower kept generation's)
+                               #   | the 'text' tower and bridges (the image tower kept generation's)
+    caption_weight: float = 1.0 # 2A: weight of the caption loss beside the picture loss
     oneshot_frac: float = 0.25 # share of a batch with every image token masked (trains one-shot decoding)
 
     def __post_init__(self):
@@ -122,7 +124,8 @@ class GenConfig:
         _choice(self, 'bridges', ('all', 'middle'))
         _choice(self, 'fusion', ('final', 'depth'))
         _choice(self, 'bridge_kind', ('cross', 'joint'))
-        _choice(self, 'caption_grad', ('all', 'bridges'))
+        _choice(self, 'caption_grad', ('all', 'bridges', 'text'))
+        _check(self.caption_weight >= 0, f"GenConfig.caption_weight must be >= 0, got {self.caption_weight}")
         _check(self.text_layers >= 0, f"GenConfig.text_layers must be >= 0 (0 = layers), got {self.text_layers}")
         _check(not self.tie_towers or self.text_layers in (0, self.layers),
                f"GenConfig.tie_towers shares the image tower's {self.layers} blocks: text_layers must be 0 or {self.layers}, got {self.text_layers}")

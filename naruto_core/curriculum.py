@@ -72,6 +72,6 @@ class GeneratorLoss:
         loss = loss_i
         if cap.any():
             loss_t, acc_t = masked_token_loss(txt_logits, text, txt_mask)
-            loss = loss + loss_t
+            loss = loss + self.cfg.caption_weight * loss_t
             metrics.update(loss_i2t=loss_t.item(), caption_token_acc=acc_t.item())
         return loss, metrics

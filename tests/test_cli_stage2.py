@@ -239,3 +239,18 @@ def test_tied_towers_resume_exactly_generate_and_caption(vq_run, tmp_path):
     err = one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set', 'gen.tie_towers=true',
                                 '--out', tmp_path / 'bad'))                             # tiny: text_layers 1, layers 2
     assert 'tie_towers' in err and 'text_layers' in err
+
+
+def test_caption_weight_and_caption_grad_text_train_and_refuse_bad_values(vq_run, tmp_path):
+    """gen.caption_weight scales stage 2A's caption loss in the logged loss; gen.caption_grad='text' trains; a negative
+    weight or an unknown caption_grad is one error that names the key."""
+    from naruto_core.runs import read_metrics
+    run = tmp_path / 'cw'
+    naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set', 'gen.caption_weight=0.25',
+           '--set', 'gen.caption_grad=text', '--set', 'gen.caption_frac=0.5', '--out', run, check=True)
+    rows = [m for m in read_metrics(run / 'metrics.jsonl') if 'loss_i2t' in m and 'loss' in m]
+    assert rows, 'stage 2A logged no caption loss'
+    for m in rows: assert abs(m['loss'] - (m['loss_t2i'] + 0.25 * m['loss_i2t'])) < 1e-3 * max(1.0, m['loss']), m
+    for bad, key in (('gen.caption_weight=-1', 'caption_weight'), ('gen.caption_grad=image', 'caption_grad')):
+        assert key in one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny',
+                                            '--set', bad, '--out', tmp_path / 'bad'))

@@ -51,6 +51,10 @@ STUDY = {
     'cftn2_tied':           ('cftn2', ['gen.tie_towers=true']),      # the text tower runs the image tower's blocks
     'cftn2_tied_2B':        ('cftn2', ['gen.tie_towers=true', 'gen.stage=2B', 'gen.switch_frac=0']),
     'cftn2_tied_c2':        ('cftn2', ['gen.tie_towers=true', 'gen.caption_frac=0.2']),   # a fifth of each 2A batch captioning, not 2/5
+    'cftn2_cw25':           ('cftn2', ['gen.caption_weight=0.25']),  # the caption loss at a quarter of the picture loss's weight
+    'cftn2_cw10':           ('cftn2', ['gen.caption_weight=0.1']),
+    'cftn2_cgtext':         ('cftn2', ['gen.caption_grad=text']),    # the caption loss kept out of the image tower
+    'cftn2_cgtext_cw25':    ('cftn2', ['gen.caption_grad=text', 'gen.caption_weight=0.25']),
     'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
     'lstm':                 ('lstm', []),
     'gpt':                  ('gpt', []),
