@@ -268,6 +268,14 @@ class BiHemisphericBrain(Generator):
         "(B, N, K) image logits: the image tower reading `cond = condition(text)`."
         return self.img_head(self.img_norm(self._image_tower(image, cond)[-1]))
 
+    def caption_context(self, image: Tensor) -> list:
+        "Captioning's side of `condition`: the image tower on the image tokens alone, once per image, for every pass of a caption."
+        return self._image_tower(image)
+
+    def caption_logits(self, context: list, text: Tensor) -> Tensor:
+        "(B, T, V) text logits of captions `text` (B, T) reading `context = caption_context(image)`: `forward`'s captioning rows."
+        return self.text_head(self.text_norm(self._text_tower(text, context)[0][-1]))
+
     def forward(self, text: Tensor, image: Tensor, return_text: bool = True) -> tuple:
         "text (B, T), image (B, N) with K = masked -> (image logits (B, N, K), text logits (B, T, V) or None)."
         cap = (text == self.space.text_mask_id).any(1)                     # (B,) rows that ask for text: captioning

@@ -204,7 +204,8 @@ def cmd_caption(args):
     except (UnidentifiedImageError, OSError, ValueError) as e:
         if isinstance(e, FileNotFoundError): raise
         raise NarutoError(f"cannot read image {args.image}: {e}")
-    print(caption_images(b, pil_to_tensor(img)[None], steps=args.steps)[0])
+    kw = {k: getattr(args, k) for k in ('beams', 'rerank') if getattr(args, k) is not None}   # else the sampler's defaults
+    print(caption_images(b, pil_to_tensor(img)[None], steps=args.steps, **kw)[0])
 
 # %% ../nbs/15_cli.ipynb #3dd53564
 def cmd_demo(args):
@@ -289,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = add('caption', 'caption an image with a stage-2A CFTN v2')
     _flag(s, 'ckpt', required=True, help='CFTN v2 run directory (its stage2A/ weights are used when present)'); _flag(s, 'image', required=True)
     _flag(s, 'steps', type=int, default=0, help='0: left to right, one position per pass (default); K: K MaskGIT passes')
+    _flag(s, 'beams', type=int, default=None, help='left to right: captions kept at each position (default: sampling.CAPTION_BEAMS; 1 = greedy)')
+    _flag(s, 'rerank', type=float, default=None, help="left to right: weight of the image's log-likelihood given each kept caption in "
+          "choosing among them (default: sampling.CAPTION_RERANK; 0 = the caption's own likelihood)")
 
     s = add('eval', 'measure a run (JSON): in-domain judge figures for a generator of any data set (with the probe\'s prompt accuracy first on shapes), '
             'PSNR and codebook figures for a VQ-VAE')

@@ -57,6 +57,14 @@ class Generator(nn.Module):
         "(B, N, K) image logits for `cond = condition(text)` and image tokens (B, N) (default: forward's image logits)."
         return self(cond, image, return_text=False)[0]
 
+    def caption_context(self, image: Tensor):
+        "What captioning reads of image tokens (B, N), computed once per image and reused at every pass (default: the tokens)."
+        return image
+
+    def caption_logits(self, context, text: Tensor) -> Tensor:
+        "(B, T, V) text logits of captions `text` for `context = caption_context(image)` (default: forward's text logits)."
+        return self(text, context)[1]
+
 # %% ../nbs/06a_generators.ipynb #a2ec20f6
 def check_generator(model: Generator, batch: int = 2) -> tuple:
     "Run `model` on random tokens and check the contract's shapes; returns (image_logits, text_logits)."

@@ -18,9 +18,9 @@ from .generators import Generator, GeneratorBundle, null_like
 from .tokenizer import decode_text, encode_text
 
 # %% auto #0
-__all__ = ['CHOICE_TEMPERATURE', 'guided', 'filter_logits', 'gumbel_like', 'sample_probs', 'remask', 'guidance_weight',
-           'sample_masked', 'sample_ar', 'sample_caption', 'generate_tokens', 'decode_tokens', 'generate',
-           'caption_images']
+__all__ = ['CHOICE_TEMPERATURE', 'CAPTION_BEAMS', 'CAPTION_RERANK', 'guided', 'filter_logits', 'gumbel_like', 'sample_probs',
+           'remask', 'guidance_weight', 'sample_masked', 'sample_ar', 'image_loglik', 'caption_beams', 'sample_caption',
+           'generate_tokens', 'decode_tokens', 'generate', 'caption_images']
 
 # %% ../nbs/11_sampling.ipynb #5a619c14
 def guided(fn, text: Tensor, null: Tensor | None, guidance: float, *args) -> Tensor:
@@ -125,24 +125,60 @@ def sample_ar(model: nn.Module, text: Tensor, guidance: float = 0.0, temperature
     return torch.stack(out, 1)
 
 # %% ../nbs/11_sampling.ipynb #ed72b74e
+CAPTION_BEAMS = 8      # captions kept at each position, left to right; chosen on validation prompts (below, and 13a_demo)
+CAPTION_RERANK = 6.0   # weight of the image's mean log-likelihood per code in choosing among them
+
 @torch.no_grad()
-def sample_caption(model: nn.Module, codes: Tensor, steps: int = 0) -> Tensor:
-    "Caption token ids (B, T) for image tokens `codes` (B, N): left to right (`steps=0`) or `steps` MaskGIT passes."
+def image_loglik(model: nn.Module, text: Tensor, codes: Tensor) -> Tensor:
+    "(B,) mean log p(code | caption) over the image tokens `codes` (B, N), every one masked: the generation path, one pass."
+    cond = model.condition(text)
+    lp = model.image_logits(cond, torch.full_like(codes, model.space.codebook_size)).float().log_softmax(-1)
+    return lp.gather(-1, codes[..., None])[..., 0].mean(-1)
+
+def _repeat_rows(x, w: int):
+    "Each row of a tensor, or of every tensor in a list or tuple, `w` times in a row."
+    return x.repeat_interleave(w, 0) if isinstance(x, Tensor) else type(x)(_repeat_rows(c, w) for c in x)
+
+@torch.no_grad()
+def caption_beams(model: nn.Module, codes: Tensor, beams: int = CAPTION_BEAMS) -> tuple:
+    "(text (B, W, T), log p(text | codes) (B, W)), best first: beam search left to right; a finished caption goes on as [PAD] at no cost."
     sp = model.space; B, T = codes.shape[0], sp.text_len
-    text = torch.full((B, T), sp.text_mask_id, dtype=torch.long, device=codes.device); text[:, 0] = sp.bos_id
+    text = torch.full((B, 1, T), sp.text_mask_id, dtype=torch.long, device=codes.device); text[..., 0] = sp.bos_id
+    score = torch.zeros(B, 1, device=codes.device); done = torch.zeros(B, 1, dtype=torch.bool, device=codes.device)
+    context = model.caption_context(codes)                                      # the image, read once for every pass and beam
+    for i in range(1, T):
+        w = text.shape[1]
+        ctx = context if w == 1 else _repeat_rows(context, w)
+        logits = model.caption_logits(ctx, text.flatten(0, 1))[:, i].float().view(B, w, -1)   # (B, w, V)
+        banned = [sp.text_mask_id, sp.null_id, sp.bos_id, sp.pad_id] + ([sp.eos_id] if i == 1 else [])
+        logits[..., banned] = float('-inf')                                     # [BOS] word.. [EOS], at least one word
+        lp = logits.log_softmax(-1).masked_fill(done[..., None], float('-inf'))
+        lp[..., sp.pad_id] = torch.where(done, 0.0, float('-inf'))              # after [EOS]: [PAD], free
+        top, idx = (score[..., None] + lp).flatten(1).topk(min(beams, lp[0].numel()), -1)
+        src, tok = idx // lp.shape[-1], idx % lp.shape[-1]                      # (B, w') the beam extended, its new token
+        text = text.gather(1, src[..., None].expand(-1, -1, T)).clone(); text[..., i] = tok
+        done, score = done.gather(1, src) | (tok == sp.eos_id), top
+        if done.all(): text[..., i + 1:] = sp.pad_id; break
+    return text, score
+
+@torch.no_grad()
+def sample_caption(model: nn.Module, codes: Tensor, steps: int = 0, beams: int = CAPTION_BEAMS,
+                   rerank: float = CAPTION_RERANK) -> Tensor:
+    """Caption token ids (B, T) for image tokens `codes` (B, N): left to right (`steps=0`), keeping `beams` captions and
+    choosing by log p(text | image) + `rerank` x the image's mean log p(code | text); or `steps` MaskGIT passes."""
+    if beams < 1: raise NarutoError(f"beams must be >= 1, got {beams}")
+    if rerank < 0: raise NarutoError(f"rerank must be >= 0, got {rerank}")
+    sp = model.space; B, T = codes.shape[0], sp.text_len
     if steps <= 0:
-        done = torch.zeros(B, dtype=torch.bool, device=codes.device)
-        for i in range(1, T):
-            logits = model(text, codes)[1][:, i].float()                        # (B, V) at position i
-            banned = [sp.text_mask_id, sp.null_id, sp.bos_id, sp.pad_id] + ([sp.eos_id] if i == 1 else [])
-            logits[:, banned] = float('-inf')                                   # [BOS] word.. [EOS], at least one word
-            text[:, i] = torch.where(done, sp.pad_id, logits.argmax(-1))
-            done |= text[:, i] == sp.eos_id
-            if done.all(): text[:, i + 1:] = sp.pad_id; break
-        return text
+        text, score = caption_beams(model, codes, beams)
+        W = text.shape[1]
+        if rerank and W > 1: score = score + rerank * image_loglik(model, text.flatten(0, 1), codes.repeat_interleave(W, 0)).view(B, W)
+        return text[torch.arange(B, device=codes.device), score.argmax(1)]
+    text = torch.full((B, T), sp.text_mask_id, dtype=torch.long, device=codes.device); text[:, 0] = sp.bos_id
+    context = model.caption_context(codes)
     for s in range(steps):
         unknown = text == sp.text_mask_id
-        logits = model(text, codes)[1].float()                                  # (B, T, V)
+        logits = model.caption_logits(context, text).float()                    # (B, T, V)
         logits[..., sp.text_mask_id] = logits[..., sp.null_id] = float('-inf')
         probs, pred = logits.softmax(-1).max(-1)
         pred = torch.where(unknown, pred, text)
@@ -193,9 +229,10 @@ def generate(bundle: GeneratorBundle, prompts, num_samples: int = 1, **kw) -> Te
     return decode_tokens(bundle, generate_tokens(bundle, rep, **kw)).cpu()
 
 @torch.no_grad()
-def caption_images(bundle: GeneratorBundle, images: Tensor, steps: int = 0) -> list:
+def caption_images(bundle: GeneratorBundle, images: Tensor, steps: int = 0, beams: int = CAPTION_BEAMS,
+                   rerank: float = CAPTION_RERANK) -> list:
     "Captions for images (B, 3, H, W) in [-1, 1] from a CFTN v2 trained in stage 2A."
     if not bundle.model.can_caption:
         raise NarutoError(f"captioning needs a CFTN v2 (cftn2) run trained in stage 2A; '{bundle.path}' is '{bundle.name}'")
     codes = bundle.vqvae.encode(images.to(bundle.device))[1].flatten(1)
-    return decode_text(bundle.tokenizer, sample_caption(bundle.model, codes, steps).cpu())
+    return decode_text(bundle.tokenizer, sample_caption(bundle.model, codes, steps, beams, rerank).cpu())

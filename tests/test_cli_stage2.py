@@ -108,6 +108,45 @@ def test_caption(runs, tmp_path):
     fake = tmp_path / 'fake.png'; fake.write_text('not an image')
     assert 'fake.png' in one_line_error(naruto('caption', '--ckpt', runs['cftn2'], '--image', fake))
     assert 'cftn2' in one_line_error(naruto('caption', '--ckpt', runs['gpt'], '--image', img))
+    r = naruto('caption', '--ckpt', runs['cftn2'], '--image', img, '--beams', 1, '--rerank', 0, check=True)   # greedy
+    assert len(r.stdout.strip().splitlines()) == 1
+    assert 'beams' in one_line_error(naruto('caption', '--ckpt', runs['cftn2'], '--image', img, '--beams', 0))
+    assert 'rerank' in one_line_error(naruto('caption', '--ckpt', runs['cftn2'], '--image', img, '--rerank', -1))
+
+
+def _left_to_right_logp(m, row, codes):
+    "log p(caption row | codes) recomputed position by position, each position with every later one masked."
+    sp = m.space; total, text = 0.0, torch.full_like(row, sp.text_mask_id)[None]; text[0, 0] = sp.bos_id
+    for i in range(1, len(row)):
+        if row[i - 1] in (sp.eos_id, sp.pad_id): break                 # after [EOS]: [PAD] at no cost
+        logits = m(text, codes[None])[1][0, i].float()
+        logits[[sp.text_mask_id, sp.null_id, sp.bos_id, sp.pad_id] + ([sp.eos_id] if i == 1 else [])] = float('-inf')
+        total += logits.log_softmax(-1)[row[i]].item(); text[0, i] = row[i]
+    return total
+
+
+def test_caption_beams_score_is_the_captions_likelihood_and_rerank_chooses_by_the_image(runs):
+    from naruto_core.generators import load_generator
+    from naruto_core.sampling import caption_beams, image_loglik, sample_caption
+    b = load_generator(runs['cftn2'], which='captioner'); m, sp = b.model, b.space
+    codes = torch.randint(0, sp.codebook_size, (3, sp.num_image_tokens), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        text, score = caption_beams(m, codes, beams=4)
+        assert text.shape == (3, 4, sp.text_len) and (score[:, :-1] >= score[:, 1:]).all()          # best first
+        for r in range(3):
+            for w in range(4): assert abs(_left_to_right_logp(m, text[r, w], codes[r]) - score[r, w].item()) < 1e-3
+        greedy = sample_caption(m, codes, beams=1)                    # one beam: each position's most likely word
+        for r in range(3):
+            t = torch.full_like(greedy[r], sp.text_mask_id)[None]; t[0, 0] = sp.bos_id
+            for i in range(1, sp.text_len):
+                if greedy[r, i - 1] in (sp.eos_id, sp.pad_id): assert greedy[r, i] == sp.pad_id; continue
+                lg = m(t, codes[r][None])[1][0, i].float()
+                lg[[sp.text_mask_id, sp.null_id, sp.bos_id, sp.pad_id] + ([sp.eos_id] if i == 1 else [])] = float('-inf')
+                assert greedy[r, i] == lg.argmax(); t[0, i] = greedy[r, i]
+        assert (sample_caption(m, codes, beams=4, rerank=0) == text[:, 0]).all()
+        il = image_loglik(m, text.flatten(0, 1), codes.repeat_interleave(4, 0)).view(3, 4)
+        pick = (score + 1e4 * il).argmax(1)
+        assert (sample_caption(m, codes, beams=4, rerank=1e4) == text[torch.arange(3), pick]).all()
 
 
 @pytest.mark.parametrize('args,needle', [
