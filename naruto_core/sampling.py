@@ -125,8 +125,8 @@ def sample_ar(model: nn.Module, text: Tensor, guidance: float = 0.0, temperature
     return torch.stack(out, 1)
 
 # %% ../nbs/11_sampling.ipynb #ed72b74e
-CAPTION_BEAMS = 8      # captions kept at each position, left to right; chosen on validation prompts (below, and 13a_demo)
-CAPTION_RERANK = 6.0   # weight of the image's mean log-likelihood per code in choosing among them
+CAPTION_BEAMS = 16     # captions kept at each position, left to right; chosen on validation prompts (the table below)
+CAPTION_RERANK = 10.0  # weight of the image's mean log-likelihood per code in choosing among them
 
 @torch.no_grad()
 def image_loglik(model: nn.Module, text: Tensor, codes: Tensor) -> Tensor:
