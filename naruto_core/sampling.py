@@ -18,9 +18,9 @@ from .generators import Generator, GeneratorBundle, null_like
 from .tokenizer import decode_text, encode_text
 
 # %% auto #0
-__all__ = ['CHOICE_TEMPERATURE', 'CAPTION_BEAMS', 'CAPTION_RERANK', 'guided', 'filter_logits', 'gumbel_like', 'sample_probs',
-           'remask', 'guidance_weight', 'sample_masked', 'sample_ar', 'image_loglik', 'caption_beams', 'sample_caption',
-           'generate_tokens', 'decode_tokens', 'generate', 'caption_images']
+__all__ = ['CHOICE_TEMPERATURE', 'CAPTION_BEAMS', 'CAPTION_RERANK', 'CAPTION_ROWS', 'guided', 'filter_logits', 'gumbel_like',
+           'sample_probs', 'remask', 'guidance_weight', 'sample_masked', 'sample_ar', 'image_loglik', 'caption_beams',
+           'sample_caption', 'generate_tokens', 'decode_tokens', 'generate', 'caption_images']
 
 # %% ../nbs/11_sampling.ipynb #5a619c14
 def guided(fn, text: Tensor, null: Tensor | None, guidance: float, *args) -> Tensor:
@@ -127,6 +127,7 @@ def sample_ar(model: nn.Module, text: Tensor, guidance: float = 0.0, temperature
 # %% ../nbs/11_sampling.ipynb #ed72b74e
 CAPTION_BEAMS = 16     # captions kept at each position, left to right; chosen on validation prompts (the table below)
 CAPTION_RERANK = 10.0  # weight of the image's mean log-likelihood per code in choosing among them
+CAPTION_ROWS = 512     # captions decoded at once (images x beams)
 
 @torch.no_grad()
 def image_loglik(model: nn.Module, text: Tensor, codes: Tensor) -> Tensor:
@@ -170,6 +171,8 @@ def sample_caption(model: nn.Module, codes: Tensor, steps: int = 0, beams: int =
     if rerank < 0: raise NarutoError(f"rerank must be >= 0, got {rerank}")
     sp = model.space; B, T = codes.shape[0], sp.text_len
     if steps <= 0:
+        n = max(1, CAPTION_ROWS // beams)                                        # images at a time: memory stays flat in beams
+        if B > n: return torch.cat([sample_caption(model, codes[i:i + n], 0, beams, rerank) for i in range(0, B, n)])
         text, score = caption_beams(model, codes, beams)
         W = text.shape[1]
         if rerank and W > 1: score = score + rerank * image_loglik(model, text.flatten(0, 1), codes.repeat_interleave(W, 0)).view(B, W)
