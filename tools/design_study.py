@@ -59,6 +59,7 @@ STUDY = {
     'lstm':                 ('lstm', []),
     'gpt':                  ('gpt', []),
 }
+PROMPT_SEED = 0     # shapes: the probe's prompts (`--prompt-seed 1`: the validation prompts that choices are made on)
 # decoding modes: name -> (mode, guidance); autoregressive models decode in raster order only ('ar')
 MODES = {'oneshot': ('oneshot', 0.0), 'iterative': ('iterative', 0.0), 'iterative_g1': ('iterative', 1.0), 'ar': (None, 0.0)}
 METRICS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'kid', 'fid', 'degenerate_share', 'seconds_per_image')
@@ -76,20 +77,23 @@ def config(preset, spec, model, overrides, steps, seed, extra=()):
     return load_config(preset, o)
 
 
-def run_entry(name, model, overrides, vqvae, out, budget, preset='cpu', seed=0, modes=('oneshot', 'iterative'), judge_shapes=False, log=print):
+def run_entry(name, model, overrides, vqvae, out, budget, preset='cpu', seed=0, modes=('oneshot', 'iterative'), judge_shapes=False, log=print,
+              steps=None):
     from naruto_core.generators import load_generator
     from naruto_core.config import read_config
     from naruto_core.runs import RunDir
     from naruto_core.stage2 import train_generator
     from naruto_core.quality import calibrate_steps
     spec = read_config(Path(vqvae)/'config.yaml').data.spec
-    run = Path(out)/'runs'/name
-    steps, step_s = calibrate_steps(config(preset, spec, model, overrides, 2000, seed), model, vqvae, budget)   # the package's calibration
-    log(f"{name}: {step_s * 1e3:.1f} ms per step -> {steps} steps")
+    run = Path(out)/'runs'/name; pinned = bool(steps)
+    if steps: step_s = budget / steps; log(f"{name}: {steps} steps (pinned)")     # a count measured on a quiet day: drift cannot change it
+    else:
+        steps, step_s = calibrate_steps(config(preset, spec, model, overrides, 2000, seed), model, vqvae, budget)   # the package's calibration
+        log(f"{name}: {step_s * 1e3:.1f} ms per step -> {steps} steps")
     shutil.rmtree(run, ignore_errors=True)
     t0 = time.time(); train_generator(config(preset, spec, model, overrides, steps, seed), model, vqvae, run, progress=False)
     res = dict(name=name, model=model, overrides=overrides, seed=seed, budget_s=budget, steps=steps, step_ms=step_s * 1e3,
-               train_s=time.time() - t0)
+               train_s=time.time() - t0, pinned_steps=pinned)
     val = [r for r in RunDir(run).read_metrics() if 'val_loss' in r][-1]
     res.update(val_loss=val['val_loss'], val_loss_oneshot=val.get('val_loss_oneshot'))
     res.update(ema_val_loss=val.get('ema_val_loss'), ema_val_loss_oneshot=val.get('ema_val_loss_oneshot'))
@@ -110,7 +114,8 @@ def score(b, spec, modes, judge_shapes=False):
         cb = load_generator(b.path, device='cpu', which='captioner', ema=b.weights == 'ema') if b.model.can_caption else None
         for m in modes:
             mode, g = MODES[m]
-            r = evaluate_generator(b, mode=mode, steps=12, guidance=g, num_prompts=200, caption_bundle=cb, caption=cb is not None and m == 'oneshot')
+            r = evaluate_generator(b, mode=mode, steps=12, guidance=g, num_prompts=200, caption_bundle=cb, caption=cb is not None and m == 'oneshot',
+                                    seed=PROMPT_SEED)
             res[m] = {k: r.get(k) for k in ('prompt_accuracy', 'seen_prompt_accuracy', 'heldout_prompt_accuracy', 'caption_accuracy', 'seconds_per_image')}
     if spec != 'shapes' or judge_shapes:          # on shapes beside the probe: does the judge rank models as the probe does?
         from naruto_core.clip import judge_generator
@@ -183,6 +188,9 @@ def main(argv=None):
     p.add_argument('--preset', default='cpu'); p.add_argument('--seeds', default='0', help='comma-separated training seeds')
     p.add_argument('--modes', default='oneshot,iterative', help=f"decoding modes of masked models: {', '.join(m for m in MODES if m != 'ar')}")
     p.add_argument('--judge-shapes', action='store_true', help='on shapes, score with the in-domain judge too (beside the probe)')
+    p.add_argument('--prompt-seed', type=int, default=0, help='shapes: the seed of the probe\'s prompts (1: validation prompts)')
+    p.add_argument('--steps', default='', metavar='MODEL=N,...',
+                   help="pin each model's step count (e.g. cftn=1127,cftn2=1055: counts calibrated on a quiet day) instead of calibrating now")
     p.add_argument('--collect', nargs='+', metavar='NAME=DIR', help='instead: gather the entries of each DIR (with ceilings) into --into')
     p.add_argument('--into', default='nbs/results/equal_time.json')
     p.add_argument('--append-round', nargs='+', metavar=('TAG', 'SET=DIR'),
@@ -195,13 +203,16 @@ def main(argv=None):
         return append_round(a.append_round[0], a.append_round[1:], into)
     if not (a.vqvae and a.out): sys.exit('--vqvae and --out are needed to run entries')
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    global PROMPT_SEED; PROMPT_SEED = a.prompt_seed
+    pins = {m: int(n) for m, n in (kv.split('=') for kv in a.steps.split(',') if kv)}
     for name in a.names or list(STUDY):
         if name not in STUDY: sys.exit(f"unknown entry '{name}' (choose from {', '.join(STUDY)})")
         for seed in map(int, a.seeds.split(',')):
             f = out/f'{name}_seed{seed}.json'
             if f.exists(): continue
             res = run_entry(f'{name}_seed{seed}', *STUDY[name], a.vqvae, out, a.budget, a.preset, seed,
-                            modes=tuple(a.modes.split(',')), judge_shapes=a.judge_shapes, log=lambda s: print(s, file=sys.stderr, flush=True))
+                            modes=tuple(a.modes.split(',')), judge_shapes=a.judge_shapes, log=lambda s: print(s, file=sys.stderr, flush=True),
+                            steps=pins.get(STUDY[name][0]))
             f.write_text(json.dumps(res, indent=1) + '\n'); print(json.dumps(res), flush=True)
 
 
