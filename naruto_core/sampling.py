@@ -146,11 +146,11 @@ def caption_beams(model: nn.Module, codes: Tensor, beams: int = CAPTION_BEAMS) -
     sp = model.space; B, T = codes.shape[0], sp.text_len
     text = torch.full((B, 1, T), sp.text_mask_id, dtype=torch.long, device=codes.device); text[..., 0] = sp.bos_id
     score = torch.zeros(B, 1, device=codes.device); done = torch.zeros(B, 1, dtype=torch.bool, device=codes.device)
-    context = model.caption_context(codes)                                      # the image, read once for every pass and beam
+    ctx = {1: model.caption_context(codes)}                                     # the image, read once for every pass and beam
     for i in range(1, T):
         w = text.shape[1]
-        ctx = context if w == 1 else _repeat_rows(context, w)
-        logits = model.caption_logits(ctx, text.flatten(0, 1))[:, i].float().view(B, w, -1)   # (B, w, V)
+        if w not in ctx: ctx[w] = _repeat_rows(ctx[1], w)                      # once per beam width, not once per token
+        logits = model.caption_logits(ctx[w], text.flatten(0, 1))[:, i].float().view(B, w, -1)   # (B, w, V)
         banned = [sp.text_mask_id, sp.null_id, sp.bos_id, sp.pad_id] + ([sp.eos_id] if i == 1 else [])
         logits[..., banned] = float('-inf')                                     # [BOS] word.. [EOS], at least one word
         lp = logits.log_softmax(-1).masked_fill(done[..., None], float('-inf'))
