@@ -24,7 +24,7 @@ STUDY = {
     'cftn2_cross_t2_2B':    ('cftn2', ['gen.bridge_kind=cross', 'gen.bridges=all', 'gen.text_layers=2', 'gen.stage=2B', 'gen.switch_frac=0']),
     'cftn2_joint_t2_2B':    ('cftn2', ['gen.bridge_kind=joint', 'gen.bridges=all', 'gen.text_layers=2', 'gen.stage=2B', 'gen.switch_frac=0']),
     'cftn2_joint_t2_c2s2':  ('cftn2', ['gen.bridge_kind=joint', 'gen.bridges=all', 'gen.text_layers=2', 'gen.caption_frac=0.2', 'gen.switch_frac=0.2']),
-    'cftn2_default':        ('cftn2', []),                          # as the preset ships it (tied towers at `cpu` from round 6)
+    'cftn2_default':        ('cftn2', []),                          # as the preset ships it (tied towers at `cpu` from round 6, caption_weight 0.25 from 8)
     'cftn2_untied':         ('cftn2', ['gen.tie_towers=false']),    # a text tower of its own (the `cpu` preset before round 6)
     'cftn2_default_ema995': ('cftn2', ['train_gen.ema=0.995']),
     'cftn2_default_ema999': ('cftn2', ['train_gen.ema=0.999']),
@@ -51,7 +51,8 @@ STUDY = {
     'cftn2_tied':           ('cftn2', ['gen.tie_towers=true']),      # the text tower runs the image tower's blocks
     'cftn2_tied_2B':        ('cftn2', ['gen.tie_towers=true', 'gen.stage=2B', 'gen.switch_frac=0']),
     'cftn2_tied_c2':        ('cftn2', ['gen.tie_towers=true', 'gen.caption_frac=0.2']),   # a fifth of each 2A batch captioning, not 2/5
-    'cftn2_cw25':           ('cftn2', ['gen.caption_weight=0.25']),  # the caption loss at a quarter of the picture loss's weight
+    'cftn2_cw25':           ('cftn2', ['gen.caption_weight=0.25']),  # the caption loss at a quarter of the picture loss's weight (`cpu` from round 8)
+    'cftn2_cw100':          ('cftn2', ['gen.caption_weight=1']),     # at full weight (the `cpu` preset before round 8)
     'cftn2_cw10':           ('cftn2', ['gen.caption_weight=0.1']),
     'cftn2_cgtext':         ('cftn2', ['gen.caption_grad=text']),    # the caption loss kept out of the image tower
     'cftn2_cgtext_cw25':    ('cftn2', ['gen.caption_grad=text', 'gen.caption_weight=0.25']),
