@@ -60,7 +60,6 @@ STUDY = {
     'lstm':                 ('lstm', []),
     'gpt':                  ('gpt', []),
 }
-PROMPT_SEED = 0     # shapes: the probe's prompts (`--prompt-seed 1`: the validation prompts that choices are made on)
 # decoding modes: name -> (mode, guidance); autoregressive models decode in raster order only ('ar')
 MODES = {'oneshot': ('oneshot', 0.0), 'iterative': ('iterative', 0.0), 'iterative_g1': ('iterative', 1.0), 'ar': (None, 0.0)}
 METRICS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'kid', 'fid', 'degenerate_share', 'seconds_per_image')
@@ -79,7 +78,9 @@ def config(preset, spec, model, overrides, steps, seed, extra=()):
 
 
 def run_entry(name, model, overrides, vqvae, out, budget, preset='cpu', seed=0, modes=('oneshot', 'iterative'), judge_shapes=False, log=print,
-              steps=None):
+              steps=None, prompt_seed=0):
+    """Train entry `name` for `budget` seconds (or a pinned count of `steps`) and score it; `prompt_seed` (shapes): the probe's
+    prompts (1: the validation prompts that choices are made on, 0: the reported ones)."""
     from naruto_core.generators import load_generator
     from naruto_core.config import read_config
     from naruto_core.runs import RunDir
@@ -87,26 +88,28 @@ def run_entry(name, model, overrides, vqvae, out, budget, preset='cpu', seed=0, 
     from naruto_core.quality import calibrate_steps
     spec = read_config(Path(vqvae)/'config.yaml').data.spec
     run = Path(out)/'runs'/name; pinned = bool(steps)
-    if steps: step_s = budget / steps; log(f"{name}: {steps} steps (pinned)")     # a count measured on a quiet day: drift cannot change it
+    if steps: step_s = None; log(f"{name}: {steps} steps (pinned)")     # a count measured on a quiet day: drift cannot change it
     else:
         steps, step_s = calibrate_steps(config(preset, spec, model, overrides, 2000, seed), model, vqvae, budget)   # the package's calibration
         log(f"{name}: {step_s * 1e3:.1f} ms per step -> {steps} steps")
     shutil.rmtree(run, ignore_errors=True)
     t0 = time.time(); train_generator(config(preset, spec, model, overrides, steps, seed), model, vqvae, run, progress=False)
-    res = dict(name=name, model=model, overrides=overrides, seed=seed, budget_s=budget, steps=steps, step_ms=step_s * 1e3,
-               train_s=time.time() - t0, pinned_steps=pinned)
+    train_s = time.time() - t0
+    res = dict(name=name, model=model, overrides=overrides, seed=seed, budget_s=budget, steps=steps,
+               step_ms=(step_s or train_s / steps) * 1e3,    # calibrated, or (pinned) as this run took: both only as quiet as the machine
+               train_s=train_s, pinned_steps=pinned)
     val = [r for r in RunDir(run).read_metrics() if 'val_loss' in r][-1]
     res.update(val_loss=val['val_loss'], val_loss_oneshot=val.get('val_loss_oneshot'))
     res.update(ema_val_loss=val.get('ema_val_loss'), ema_val_loss_oneshot=val.get('ema_val_loss_oneshot'))
     b = load_generator(run, device='cpu')                      # the weights' moving average when the run kept one
     if b.weights == 'ema':                                     # and the last weights beside it: a paired comparison
-        res['last_weights'] = score(load_generator(run, device='cpu', ema=False), spec, modes, judge_shapes)
-    res.update(score(b, spec, modes, judge_shapes))
+        res['last_weights'] = score(load_generator(run, device='cpu', ema=False), spec, modes, judge_shapes, prompt_seed)
+    res.update(score(b, spec, modes, judge_shapes, prompt_seed))
     return res
 
 
-def score(b, spec, modes, judge_shapes=False):
-    "Every decoding mode of bundle `b` by the probe (shapes) and/or the in-domain judge."
+def score(b, spec, modes, judge_shapes=False, prompt_seed=0):
+    "Every decoding mode of bundle `b` by the probe (shapes; its prompts drawn with `prompt_seed`) and/or the in-domain judge."
     from naruto_core.generators import load_generator
     res = {}
     if b.model.autoregressive: modes = ('ar',)
@@ -116,7 +119,7 @@ def score(b, spec, modes, judge_shapes=False):
         for m in modes:
             mode, g = MODES[m]
             r = evaluate_generator(b, mode=mode, steps=12, guidance=g, num_prompts=200, caption_bundle=cb, caption=cb is not None and m == 'oneshot',
-                                    seed=PROMPT_SEED)
+                                    seed=prompt_seed)
             res[m] = {k: r.get(k) for k in ('prompt_accuracy', 'seen_prompt_accuracy', 'heldout_prompt_accuracy', 'caption_accuracy', 'seconds_per_image')}
     if spec != 'shapes' or judge_shapes:          # on shapes beside the probe: does the judge rank models as the probe does?
         from naruto_core.clip import judge_generator
@@ -204,7 +207,6 @@ def main(argv=None):
         return append_round(a.append_round[0], a.append_round[1:], into)
     if not (a.vqvae and a.out): sys.exit('--vqvae and --out are needed to run entries')
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    global PROMPT_SEED; PROMPT_SEED = a.prompt_seed
     pins = {m: int(n) for m, n in (kv.split('=') for kv in a.steps.split(',') if kv)}
     for name in a.names or list(STUDY):
         if name not in STUDY: sys.exit(f"unknown entry '{name}' (choose from {', '.join(STUDY)})")
@@ -213,7 +215,7 @@ def main(argv=None):
             if f.exists(): continue
             res = run_entry(f'{name}_seed{seed}', *STUDY[name], a.vqvae, out, a.budget, a.preset, seed,
                             modes=tuple(a.modes.split(',')), judge_shapes=a.judge_shapes, log=lambda s: print(s, file=sys.stderr, flush=True),
-                            steps=pins.get(STUDY[name][0]))
+                            steps=pins.get(STUDY[name][0]), prompt_seed=a.prompt_seed)
             f.write_text(json.dumps(res, indent=1) + '\n'); print(json.dumps(res), flush=True)
 
 

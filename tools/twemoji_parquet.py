@@ -9,6 +9,7 @@ Every 64-px image of the package, skin-tone variations included, captioned by it
 ("grinning face", "waving hand sign, medium skin tone"). Reads the tarball directly; never a CI dependency.
 """
 import io, json, sys, tarfile
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -38,6 +39,7 @@ def main(tgz: str, out: str):
                 rows.append((caps[name], tf.extractfile(m).read()))
     rows.sort()                                            # a stable order: the loader's val split depends on the index
     table = pa.table({'image': [{'bytes': b, 'path': None} for _, b in rows], 'text': [c for c, _ in rows]})
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out)
     print(json.dumps(dict(out=out, n=len(rows), distinct_captions=len({c for c, _ in rows}),
                           longest_caption_words=max(len(c.split()) for c, _ in rows))))

@@ -1,0 +1,74 @@
+#!/usr/bin/env python
+"""Decoding settings of masked generators, chosen on validation prompts: trained runs, each setting judged in-domain.
+
+    python tools/decode_study.py --out runs/r9/decode.json runs/r9/tw/runs/cftn_ema995_seed0 runs/r9/tw/runs/cftn2_default_ema995_seed0
+    python tools/decode_study.py --report --out runs/r9/decode_report.json --settings it_g1 it_g3lin ... RUN ...
+
+No training: every setting decodes the same checkpoints. The choice is made on **validation prompts** that no reported
+figure uses: train captions drawn with `--seed` (1; the reported retrieval draws seed 0's), asked once for the R-precision
+and KID (against the val pictures) and once more, another draw, for retrieval against their own pictures. `--report` scores
+the given settings the way the reports do (`judge_generator`'s seed-0 draw: every val caption, then 200 train captions).
+One JSON row per (run, setting); rows already in OUT are kept, so a rerun resumes.
+"""
+import argparse, json, os, sys, time
+from pathlib import Path
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS_OFFLINE', '1'); os.environ.setdefault('WANDB_MODE', 'disabled')
+
+# name: (mode, guidance, temperature, guidance schedule, choice temperature or None for the sampler's own)
+SETTINGS = {
+    'oneshot':      ('oneshot', 0.0, 1.0, 'constant', None),
+    'oneshot_g1':   ('oneshot', 1.0, 1.0, 'constant', None),
+    'it_g0':        ('iterative', 0.0, 1.0, 'constant', None),     # "12 passes" of the design tables
+    'it_g1':        ('iterative', 1.0, 1.0, 'constant', None),     # as shipped: the entry points' guidance 1
+    'it_g1_t05':    ('iterative', 1.0, 0.5, 'constant', None),
+    'it_g1_t0':     ('iterative', 1.0, 0.0, 'constant', None),     # argmax at every pass; the choice noise stays
+    'it_g2lin':     ('iterative', 2.0, 1.0, 'linear', None),       # guidance ramping with the share decided (MAR, Muse)
+    'it_g3lin':     ('iterative', 3.0, 1.0, 'linear', None),
+    'it_g3lin_t05': ('iterative', 3.0, 0.5, 'linear', None),
+    'it_g1_c45':    ('iterative', 1.0, 1.0, 'constant', 4.5),      # MaskGIT's choice temperature instead of 20
+}
+KEYS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'kid', 'degenerate_share', 'seconds_per_image')
+
+
+def judge(b, setting, seed, report):
+    "The in-domain figures of bundle `b` decoded with `setting`: on validation prompts (train captions, `seed`), or as reported."
+    from naruto_core.clip import judge_generator, load_or_train_judge
+    mode, g, t, sched, ct = SETTINGS[setting]
+    kw = dict(mode=mode, steps=12, guidance=g, temperature=t, guidance_schedule=sched, choice_temperature=ct)
+    if report: return judge_generator(b, **kw)                        # seed 0: the reports' draw
+    import torch
+    _, (_, tr_c), _ = load_or_train_judge(b.cfg.data)
+    asked = [tr_c[i] for i in torch.randperm(len(tr_c), generator=torch.Generator().manual_seed(100 + seed))[:200]]
+    return judge_generator(b, seed=seed, prompts=asked, **kw)         # retrieval: `seed`'s own draw of train captions
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('runs', nargs='+', help='generator run directories (cftn, cftn2, xt_maskgit)')
+    p.add_argument('--out', required=True, help='JSON of rows (resumed)')
+    p.add_argument('--settings', nargs='*', default=list(SETTINGS), help=f"default all: {', '.join(SETTINGS)}")
+    p.add_argument('--seed', type=int, default=1, help='validation prompts: the draw of train captions (not 0, the reports\')')
+    p.add_argument('--report', action='store_true', help="score as the reports do (judge_generator's seed 0), for the chosen settings")
+    p.add_argument('--last-weights', action='store_true', help='the last weights, not the moving average, of runs that keep one')
+    a = p.parse_args(argv)
+    from naruto_core.generators import load_generator
+    for s in a.settings:
+        if s not in SETTINGS: sys.exit(f"unknown setting '{s}' (choose from {', '.join(SETTINGS)})")
+    if not a.report and a.seed == 0: sys.exit('--seed 0 is the reports\' draw: choose on another (or pass --report)')
+    out = Path(a.out); rows = json.loads(out.read_text()) if out.exists() else []
+    done = {(r['run'], r['setting'], r['weights']) for r in rows}
+    for run in a.runs:
+        b = load_generator(run, device='cpu', ema=not a.last_weights)
+        for s in a.settings:
+            if (run, s, b.weights) in done: continue
+            t0 = time.time(); r = judge(b, s, a.seed, a.report)
+            row = dict(run=run, model=b.name, weights=b.weights, setting=s, prompts='report' if a.report else f'validation (seed {a.seed})',
+                       **{k: r.get(k) for k in KEYS}, wall_s=time.time() - t0)
+            rows.append(row); out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(rows, indent=1) + '\n')
+            print(json.dumps(row), flush=True)
+
+
+if __name__ == '__main__':
+    main()
