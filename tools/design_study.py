@@ -54,6 +54,7 @@ STUDY = {
     'cftn2_cw25':           ('cftn2', ['gen.caption_weight=0.25']),  # the caption loss at a quarter of the picture loss's weight (`cpu` from round 8)
     'cftn2_cw100':          ('cftn2', ['gen.caption_weight=1']),     # at full weight (the `cpu` preset before round 8)
     'cftn2_cw10':           ('cftn2', ['gen.caption_weight=0.1']),
+    'cftn2_sw20':           ('cftn2', ['gen.switch_frac=0.2']),      # stage 2A for a fifth of the steps, not two fifths (round 9)
     'cftn2_cgtext':         ('cftn2', ['gen.caption_grad=text']),    # the caption loss kept out of the image tower
     'cftn2_cgtext_cw25':    ('cftn2', ['gen.caption_grad=text', 'gen.caption_weight=0.25']),
     'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
@@ -161,6 +162,7 @@ def append_round(tag, pairs, into='nbs/results/design_study.json'):
         val = [v for v in read_metrics(Path(folder)/'runs'/r['name']/'metrics.jsonl') if 'val_loss' in v]
         if val: r['curve'] = [[v['step'], v['val_loss'], v.get('val_loss_oneshot')] for v in val]   # the run is still there
         if 'iterative_g1' in r: r['iterative::1'] = r.pop('iterative_g1')
+        if 'iterative_g1' in r.get('last_weights', {}): r['last_weights']['iterative::1'] = r['last_weights'].pop('iterative_g1')
         if 'gen.stage=2B' in r.get('overrides', []):     # never trained captions: no caption figure
             for m in ('oneshot', 'iterative', 'iterative::1'):
                 if m in r and 'caption_accuracy' in r[m]: r[m]['caption_accuracy'] = None
