@@ -55,6 +55,7 @@ STUDY = {
     'cftn2_cw100':          ('cftn2', ['gen.caption_weight=1']),     # at full weight (the `cpu` preset before round 8)
     'cftn2_cw10':           ('cftn2', ['gen.caption_weight=0.1']),
     'cftn2_sw20':           ('cftn2', ['gen.switch_frac=0.2']),      # stage 2A for a fifth of the steps, not two fifths (round 9)
+    'cftn2_sw30':           ('cftn2', ['gen.switch_frac=0.3']),      # between the two
     'cftn2_cgtext':         ('cftn2', ['gen.caption_grad=text']),    # the caption loss kept out of the image tower
     'cftn2_cgtext_cw25':    ('cftn2', ['gen.caption_grad=text', 'gen.caption_weight=0.25']),
     'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
