@@ -31,16 +31,21 @@ SETTINGS = {
 KEYS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'kid', 'degenerate_share', 'seconds_per_image')
 
 
-def judge(b, setting, seed, report):
-    "The in-domain figures of bundle `b` decoded with `setting`: on validation prompts (train captions, `seed`), or as reported."
-    from naruto_core.clip import judge_generator, load_or_train_judge
+def validation_prompts(b, seed, n=200):
+    "`n` train captions of bundle `b`'s data, a draw (`100 + seed`) that no report uses."
+    import torch
+    from naruto_core.clip import load_or_train_judge
+    _, (_, tr_c), _ = load_or_train_judge(b.cfg.data)
+    return [tr_c[i] for i in torch.randperm(len(tr_c), generator=torch.Generator().manual_seed(100 + seed))[:n]]
+
+
+def judge(b, setting, seed, asked=None):
+    "The in-domain figures of bundle `b` decoded with `setting`: on validation prompts `asked` (retrieval: `seed`'s draw), or as reported."
+    from naruto_core.clip import judge_generator
     mode, g, t, sched, ct = SETTINGS[setting]
     kw = dict(mode=mode, steps=12, guidance=g, temperature=t, guidance_schedule=sched, choice_temperature=ct)
-    if report: return judge_generator(b, **kw)                        # seed 0: the reports' draw
-    import torch
-    _, (_, tr_c), _ = load_or_train_judge(b.cfg.data)
-    asked = [tr_c[i] for i in torch.randperm(len(tr_c), generator=torch.Generator().manual_seed(100 + seed))[:200]]
-    return judge_generator(b, seed=seed, prompts=asked, **kw)         # retrieval: `seed`'s own draw of train captions
+    if asked is None: return judge_generator(b, **kw)                 # seed 0: the reports' draw
+    return judge_generator(b, seed=seed, prompts=asked, **kw)
 
 
 def main(argv=None):
@@ -60,9 +65,10 @@ def main(argv=None):
     done = {(r['run'], r['setting'], r['weights']) for r in rows}
     for run in a.runs:
         b = load_generator(run, device='cpu', ema=not a.last_weights)
+        asked = None if a.report else validation_prompts(b, a.seed)    # drawn once per run, for every setting
         for s in a.settings:
             if (run, s, b.weights) in done: continue
-            t0 = time.time(); r = judge(b, s, a.seed, a.report)
+            t0 = time.time(); r = judge(b, s, a.seed, asked)
             row = dict(run=run, model=b.name, weights=b.weights, setting=s, prompts='report' if a.report else f'validation (seed {a.seed})',
                        **{k: r.get(k) for k in KEYS}, wall_s=time.time() - t0)
             rows.append(row); out.parent.mkdir(parents=True, exist_ok=True)

@@ -89,7 +89,7 @@ def run_entry(name, model, overrides, vqvae, out, budget, preset='cpu', seed=0, 
     from naruto_core.stage2 import train_generator
     from naruto_core.quality import calibrate_steps
     spec = read_config(Path(vqvae)/'config.yaml').data.spec
-    run = Path(out)/'runs'/name; pinned = bool(steps)
+    run = Path(out)/'runs'/name
     if steps: step_s = None; log(f"{name}: {steps} steps (pinned)")     # a count measured on a quiet day: drift cannot change it
     else:
         steps, step_s = calibrate_steps(config(preset, spec, model, overrides, 2000, seed), model, vqvae, budget)   # the package's calibration
@@ -99,7 +99,7 @@ def run_entry(name, model, overrides, vqvae, out, budget, preset='cpu', seed=0, 
     train_s = time.time() - t0
     res = dict(name=name, model=model, overrides=overrides, seed=seed, budget_s=budget, steps=steps,
                step_ms=(step_s or train_s / steps) * 1e3,    # calibrated, or (pinned) as this run took: both only as quiet as the machine
-               train_s=train_s, pinned_steps=pinned)
+               train_s=train_s, pinned_steps=step_s is None)
     val = [r for r in RunDir(run).read_metrics() if 'val_loss' in r][-1]
     res.update(val_loss=val['val_loss'], val_loss_oneshot=val.get('val_loss_oneshot'))
     res.update(ema_val_loss=val.get('ema_val_loss'), ema_val_loss_oneshot=val.get('ema_val_loss_oneshot'))
