@@ -25,6 +25,19 @@ def _flag(p, name: str, **kw):
     names = [f'--{name}'] + ([f"--{name.replace('_', '-')}"] if '_' in name else [])
     return p.add_argument(*names, **kw)
 
+def _sampler_flags(p):
+    "The masked sampler's schedules (`11_sampling`), for `generate` and `eval`."
+    _flag(p, 'guidance_schedule', choices=['constant', 'linear'], default='constant',
+          help='masked models: the guidance weight at every pass, or ramping with the share of codes decided (default: %(default)s)')
+    _flag(p, 'choice_temperature', type=float, default=None,
+          help='masked models: Gumbel noise on the confidences that choose the codes a pass keeps (default: sampling.CHOICE_TEMPERATURE)')
+
+def _sampler_kw(args) -> dict:
+    "`--guidance_schedule` and `--choice_temperature` as the sampler's keywords; a negative noise is refused."
+    if args.choice_temperature is not None and args.choice_temperature < 0:
+        raise NarutoError(f"--choice_temperature must be >= 0, got {args.choice_temperature}")
+    return dict(guidance_schedule=args.guidance_schedule, choice_temperature=args.choice_temperature)
+
 def _common(p, out: str | None = None, steps=True):
     _flag(p, 'preset', default=None, help='config preset: tiny | cpu | naruto (default: cpu, or the run\'s own config on resume)')
     _flag(p, 'data', default=None, help='data spec: shapes | naruto | hf:NAME[:split] | FOLDER | FILE.parquet')
@@ -94,23 +107,24 @@ def cmd_eval(args):
             try: prompts = [l.strip() for l in f.read_text(encoding='utf-8').splitlines() if l.strip()]
             except UnicodeDecodeError: raise NarutoError(f"--prompts: {f} is not UTF-8 text")
             if not prompts: raise NarutoError(f"--prompts: {f} has no prompts")
+        skw = _sampler_kw(args)                      # the masked sampler's schedules
         bundle = load_generator(run.path)
         if bundle.cfg.data.spec != 'shapes':         # real pictures: the in-domain judge (12a_clip), not the shapes probe
             from naruto_core.clip import JudgeConfig, judge_generator
             if prompts: raise NarutoError("--prompts applies to shapes runs: a real-picture run is judged on its own data set's captions")
             if args.judge_steps < 1: raise NarutoError("--judge_steps 0 leaves nothing to measure: a real-picture run is scored by the judge only")
-            res = judge_generator(bundle, mode=args.mode, steps=args.steps, guidance=args.guidance, temperature=args.temperature,
+            res = judge_generator(bundle, mode=args.mode, steps=args.steps, guidance=args.guidance, temperature=args.temperature, **skw,
                                   num_prompts=args.num_prompts, seed=args.seed, judge_cfg=JudgeConfig(steps=args.judge_steps),
                                   log=lambda m: print(m, file=sys.stderr))
             res.update(kind='generator', ckpt=str(run.path))
             _wandb_eval(args, run, res, bundle=bundle)
             return _emit(res, args.out)
         cap = load_generator(run.path, which='captioner') if bundle.model.can_caption else None   # captions: the 2A model
-        res = evaluate_generator(bundle, mode=args.mode, steps=args.steps, guidance=args.guidance, temperature=args.temperature,
+        res = evaluate_generator(bundle, mode=args.mode, steps=args.steps, guidance=args.guidance, temperature=args.temperature, **skw,
                                  prompts=prompts, num_prompts=args.num_prompts, seed=args.seed, caption_bundle=cap)
         if args.judge_steps > 0:       # beside the probe, the judge trained on the shapes training split: both on one set
             from naruto_core.clip import JudgeConfig, judge_generator
-            j = judge_generator(bundle, mode=args.mode, steps=args.steps, guidance=args.guidance, temperature=args.temperature,
+            j = judge_generator(bundle, mode=args.mode, steps=args.steps, guidance=args.guidance, temperature=args.temperature, **skw,
                                 num_prompts=args.num_prompts, seed=args.seed, judge_cfg=JudgeConfig(steps=args.judge_steps),
                                 log=lambda m: print(m, file=sys.stderr), prompts=prompts)
             res.update({k: v for k, v in j.items() if k not in res}, judge_n=j['n'], judge_seconds_per_image=j['seconds_per_image'])
@@ -183,7 +197,7 @@ def cmd_generate(args):
     b = load_generator(args.ckpt)
     t0 = time.time()
     kw = dict(num_samples=args.num_samples, steps=args.steps, guidance=args.guidance, temperature=args.temperature,
-              top_k=args.top_k, seed=args.seed)
+              top_k=args.top_k, seed=args.seed, **_sampler_kw(args))
     if kind: imgs = _edit(b, args, kind, _check_prompt(args.prompt), **kw)
     else: imgs = generate(b, _check_prompt(args.prompt), mode=args.mode, **kw)
     dt = time.time() - t0
@@ -278,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(s, 'mode', choices=['oneshot', 'iterative', 'ar'], default=None, help='decoding (default: iterative, or ar for lstm/gpt)')
     _flag(s, 'steps', type=int, default=12); _flag(s, 'num_samples', type=int, default=4)
     _flag(s, 'guidance', type=float, default=GUIDANCE, help='classifier-free guidance weight w: l_c + w (l_c - l_u); 0 = off (default: %(default)s)'); _flag(s, 'temperature', type=float, default=1.0)
-    _flag(s, 'top_k', type=int, default=0); _flag(s, 'seed', type=int, default=0)
+    _flag(s, 'top_k', type=int, default=0); _flag(s, 'seed', type=int, default=0); _sampler_flags(s)
     _flag(s, 'out', default='samples.png', help='PNG file for the image grid')
     _flag(s, 'init', default=None, metavar='IMAGE', help='edit this picture instead of drawing a new one (masked models: cftn, cftn2); '
           'with one of --mask, --box, --extend, --strength')
@@ -299,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(s, 'ckpt', required=True); _flag(s, 'prompts', default=None, help='file of captions, one per line')
     _flag(s, 'mode', choices=['oneshot', 'iterative', 'ar'], default=None); _flag(s, 'steps', type=int, default=12)
     _flag(s, 'guidance', type=float, default=GUIDANCE, help='classifier-free guidance weight w: l_c + w (l_c - l_u); 0 = off (default: %(default)s)'); _flag(s, 'temperature', type=float, default=1.0)
-    _flag(s, 'num_prompts', type=int, default=200); _flag(s, 'seed', type=int, default=0)
+    _flag(s, 'num_prompts', type=int, default=200); _flag(s, 'seed', type=int, default=0); _sampler_flags(s)
     _flag(s, 'data', default=None, help='VQ-VAE: data spec to evaluate on (default: the run\'s validation split)')
     _flag(s, 'judge_steps', type=int, default=1500, help='training steps of the in-domain judge (cached per data set); '
           '0: no judge, for a shapes run the probe\'s figures only')

@@ -245,7 +245,7 @@ def judge_generator(bundle, mode: str | None = None, steps: int = 12, guidance: 
         res.update(retrieval(judge, drawn, tr_x, ti))
     res.update(_ceiling(judge, tr_x, tr_c, va_x, va_c, vi, ti, seed))
     res.update(mode=mode or bundle.model.default_mode, steps=steps, guidance=guidance, guidance_schedule=guidance_schedule,
-               temperature=temperature, data=bundle.cfg.data.spec,
+               temperature=temperature, choice_temperature=choice_temperature, data=bundle.cfg.data.spec,
                prompts='given' if prompts else 'val captions', judge_steps=judge_cfg.steps,
                seconds_per_image=spi, note='in-domain judge trained on the training split; KID/FID are on its features, '
                'not comparable with Inception figures')

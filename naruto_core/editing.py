@@ -139,6 +139,7 @@ def edit_tokens(
     steps: int = 12, guidance: float = GUIDANCE, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
     batch_size: int = 64,
     guidance_schedule: str = 'constant',   # as `sample_masked`: 'constant' or 'linear' (ramps with the share decided)
+    choice_temperature: float | None = None,   # as `sample_masked`: noise on the confidences that choose what is kept
 ) -> Tensor:                    # (B, N) codes: `codes` where `keep`, the rest decoded
     "Codes with the positions outside `keep` redrawn for `prompts` by masked decoding."
     check_editable(bundle, mode, steps, temperature)
@@ -154,7 +155,8 @@ def edit_tokens(
         init = torch.where(k, c, sp.codebook_size)                              # (b, N): hidden codes hold the mask id K
         out.append(sample_masked(bundle.model, text, steps=1 if mode == 'oneshot' else steps, guidance=guidance,
                                  temperature=max(temperature, 1e-6), top_k=top_k, generator=g,
-                                 greedy=mode == 'oneshot' or temperature == 0, init=init, guidance_schedule=guidance_schedule))
+                                 greedy=mode == 'oneshot' or temperature == 0, init=init, guidance_schedule=guidance_schedule,
+                                 choice_temperature=choice_temperature))
     return torch.cat(out)
 
 # %% ../nbs/11b_edit.ipynb #e1d70019

@@ -141,8 +141,10 @@ class GenerationBar:
 # %% ../nbs/12_eval.ipynb #f7925fea
 def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidance: float = 0.0, temperature: float = 1.0,
                        prompts: list | None = None, num_prompts: int = 200, seed: int = 0, probe=None,
-                       caption: bool = True, caption_bundle=None, progress: bool | None = None) -> dict:
-    "Prompt accuracy (seen / held-out, one / two shapes), per attribute, caption accuracy and time per image."
+                       caption: bool = True, caption_bundle=None, progress: bool | None = None,
+                       guidance_schedule: str = 'constant', choice_temperature: float | None = None) -> dict:
+    """Prompt accuracy (seen / held-out, one / two shapes), per attribute, caption accuracy and time per image.
+    `guidance_schedule`, `choice_temperature`: the masked sampler's (`11_sampling`)."""
     import time
     from naruto_core.sampling import caption_images, decode_tokens, generate_tokens
     if bundle.cfg.data.spec != 'shapes':         # a figure that does not apply is not printed as if it did
@@ -161,7 +163,8 @@ def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidanc
         skip = {i for i, _, _ in bad}                                          # 1-based
         prompts = [p for i, p in enumerate(prompts, 1) if i not in skip]
     if not prompts: raise NarutoError("no prompt the shapes grammar can parse: the probe cannot score them")
-    kw = dict(mode=mode, steps=steps, guidance=guidance, temperature=temperature, seed=seed)
+    kw = dict(mode=mode, steps=steps, guidance=guidance, temperature=temperature, seed=seed,
+              guidance_schedule=guidance_schedule, choice_temperature=choice_temperature)
     bar = GenerationBar(bundle, len(prompts), progress=progress)
     bar.calibrate(lambda: generate_tokens(bundle, prompts[:2], **kw))           # warm-up, not timed
     t0 = time.perf_counter()
@@ -171,7 +174,8 @@ def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidanc
     scores = prompt_scores(probe, images, prompts)
     rep = split_report(scores)
     res = dict(mode=mode, steps=1 if mode == 'oneshot' else steps if mode == 'iterative' else bundle.space.num_image_tokens,
-               guidance=guidance, temperature=temperature, n_prompts=len(prompts), **prompt_accuracy(scores),
+               guidance=guidance, guidance_schedule=guidance_schedule, temperature=temperature, choice_temperature=choice_temperature,
+               n_prompts=len(prompts), **prompt_accuracy(scores),
                seconds_per_image=spi)
     # chance: the same images scored against other prompts (shifted by one); a model that ignores its prompt scores this
     res['chance_prompt_accuracy'] = prompt_accuracy(prompt_scores(probe, images, prompts[1:] + prompts[:1]))['prompt_accuracy']

@@ -37,6 +37,21 @@ def test_generate_every_model(runs, tmp_path, model, mode):
     im = Image.open(png); assert im.size[0] > im.size[1] > 0    # one row of three 16 px images
 
 
+def test_sampler_schedules_reach_the_sampler(runs, tmp_path):
+    "`--guidance_schedule` and `--choice_temperature` change the pictures of `generate` and are recorded by `eval`."
+    base = ['--ckpt', runs['cftn2'], '--mode', 'iterative', '--steps', 4, '--guidance', 3]
+    pngs = {}
+    for name, extra in (('default', []), ('linear', ['--guidance_schedule', 'linear']), ('nonoise', ['--choice_temperature', 0])):
+        pngs[name] = tmp_path / f'{name}.png'
+        naruto('generate', *base, '--prompt', 'a large red circle in the center on a white background', '--num_samples', 4,
+               '--out', pngs[name], *extra, check=True)
+    pix = {k: Image.open(v).tobytes() for k, v in pngs.items()}
+    assert pix['linear'] != pix['default'] and pix['nonoise'] != pix['default']
+    r = naruto('eval', *base, '--guidance_schedule', 'linear', '--choice_temperature', 0, '--num_prompts', 10, '--judge_steps', 0, check=True)
+    res = json.loads(r.stdout)
+    assert (res['guidance_schedule'], res['choice_temperature']) == ('linear', 0)
+
+
 def test_generator_records_its_vqvae(runs, vq_run):
     meta = json.loads((runs['cftn2'] / 'generator.json').read_text())
     assert meta['vqvae']['fingerprint'] == _sha(vq_run / 'checkpoint' / 'model.safetensors')[:16]
@@ -151,7 +166,8 @@ def test_caption_beams_score_is_the_captions_likelihood_and_rerank_chooses_by_th
 
 @pytest.mark.parametrize('args,needle', [
     (['--mode', 'ar'], 'ar'), (['--steps', '0'], 'steps'), (['--num_samples', '0'], 'num_samples'),
-    (['--out', 'picture.jpg'], '.png'), (['--temperature', '-1'], 'temperature')])
+    (['--out', 'picture.jpg'], '.png'), (['--temperature', '-1'], 'temperature'),
+    (['--choice_temperature', '-1'], 'choice_temperature')])
 def test_generate_bad_flags(runs, args, needle):
     line = one_line_error(naruto('generate', '--ckpt', runs['cftn2'], '--prompt', 'a red circle', *args))
     assert needle in line
