@@ -174,15 +174,15 @@ def append_round(tag, pairs, into='nbs/results/design_study.json'):
     groups = {k: v for k, v in d.get('seeds', {}).items() if not k.startswith(f'{tag}: ')}
     for key in {pair.split('=', 1)[0] for pair in pairs}:        # an earlier append's rows go once, so two DIRs may share a SET
         d[key] = [r for r in d.get(key, []) if not r['name'].startswith(f'{tag}_')]
+    by = {}                                                     # (SET, entry) -> rows: the seeds of one entry may lie in several DIRs
     for pair in pairs:
         key, folder = pair.split('=', 1)
         rows = [row(json.loads(f.read_text()), folder) for f in sorted(Path(folder).glob('*_seed*.json')) if f.name.count('.') == 1]
         if not rows: sys.exit(f"{folder}: no entries")
         d[key] += [r for r in rows if r['seed'] == 0]
-        by = {}
-        for r in rows: by.setdefault(r['name'][len(tag) + 1:].rsplit('_seed', 1)[0], []).append(r)
-        groups.update({f'{tag}: {key} {b}': sorted(v, key=lambda r: r['seed']) for b, v in by.items()
-                       if len(v) > 1 or v[0]['seed'] != 0})     # several seeds, or only other seeds than 0
+        for r in rows: by.setdefault((key, r['name'][len(tag) + 1:].rsplit('_seed', 1)[0]), []).append(r)
+    groups.update({f'{tag}: {key} {b}': sorted(v, key=lambda r: r['seed']) for (key, b), v in by.items()
+                   if len(v) > 1 or v[0]['seed'] != 0})         # several seeds, or only other seeds than 0
     d['seeds'] = groups
     P.write_text(json.dumps(d, indent=1) + '\n'); print(into, {k: len(v) for k, v in d.items() if isinstance(v, list)})
 

@@ -1,0 +1,55 @@
+#!/usr/bin/env python
+"""Training step time of generators beside each other, paired and alternating, on one VQ-VAE's codes: the check that
+pinned step counts (`design_study.py --steps`) still mean equal wall-clock time.
+
+    OMP_NUM_THREADS=1 taskset -c 0 python tools/step_ratio.py --vqvae runs/twemoji/vqvae --out step_ratio.json cftn cftn2 xt_maskgit
+
+Each round times every model once, in turn (CFTN v2 in both curriculum stages, weighted by the preset's 2A share), with
+the package's own calibration (`quality._step_seconds`: the median step of a short run); the ratios to the first model
+are taken within each round, so a slow minute of the machine moves all models of that round alike. Run it alone.
+"""
+import argparse, json, os, statistics, sys
+from pathlib import Path
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS_OFFLINE', '1'); os.environ.setdefault('WANDB_MODE', 'disabled')
+sys.path.insert(0, str(Path(__file__).parent))
+from design_study import config      # noqa: E402  the study's configs: preset, data set, schedule
+
+
+def step_seconds(model, vqvae, preset, spec, steps):
+    "Seconds per step of `model` as the study trains it (CFTN v2: 2A and 2B timed apart, weighted by the 2A share)."
+    from naruto_core.quality import _step_seconds
+    cfg = config(preset, spec, model, [], 2000, 0)
+    if model == 'cftn2' and cfg.gen.stage == '2A' and cfg.gen.switch_step:
+        f = cfg.gen.switch_step / cfg.train_gen.max_steps
+        return (f * _step_seconds(cfg, model, vqvae, steps, ['gen.stage=2A', 'gen.switch_step=0'])
+                + (1 - f) * _step_seconds(cfg, model, vqvae, steps, ['gen.stage=2B', 'gen.switch_step=0']))
+    return _step_seconds(cfg, model, vqvae, steps)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('models', nargs='+', help='generators, the first the reference (e.g. cftn cftn2 xt_maskgit)')
+    p.add_argument('--vqvae', required=True); p.add_argument('--preset', default='cpu')
+    p.add_argument('--rounds', type=int, default=3); p.add_argument('--steps', type=int, default=30, help='steps of each timed run')
+    p.add_argument('--out', default=None)
+    a = p.parse_args(argv)
+    from naruto_core.config import read_config
+    spec = read_config(Path(a.vqvae)/'config.yaml').data.spec
+    rounds = []
+    for i in range(a.rounds):
+        order = a.models if i % 2 == 0 else a.models[::-1]        # alternate the order: no model always runs first
+        t = {m: step_seconds(m, a.vqvae, a.preset, spec, a.steps) for m in order}
+        rounds.append(t); print(json.dumps({m: round(1000 * s, 1) for m, s in t.items()}), file=sys.stderr)
+    ref = a.models[0]
+    res = dict(preset=a.preset, data=spec, steps=a.steps, threads=os.environ.get('OMP_NUM_THREADS'), reference=ref,
+               step_ms={m: statistics.median(1000 * r[m] for r in rounds) for m in a.models},
+               ratio={m: statistics.median(r[m] / r[ref] for r in rounds) for m in a.models},
+               steps_at_2000_of_reference={m: round(2000 * statistics.median(r[ref] / r[m] for r in rounds)) for m in a.models},
+               rounds=rounds)
+    text = json.dumps(res, indent=1); print(text)
+    if a.out: Path(a.out).write_text(text + '\n')
+
+
+if __name__ == '__main__':
+    main()
