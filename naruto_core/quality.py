@@ -15,8 +15,9 @@ from .blocks import num_params
 from .config import NarutoError, load_config
 
 # %% auto #0
-__all__ = ['QUALITY_MODES', 'JUDGE_KEYS', 'PEERS', 'EQUAL_TIME_MODES', 'budget_overrides', 'calibrate_steps', 'default_models',
-           'compare_generators', 'quality_table', 'plot_quality', 'equal_time_table', 'judge_probe_agreement']
+__all__ = ['QUALITY_MODES', 'JUDGE_KEYS', 'PEERS', 'EQUAL_TIME_MODES', 'budget_overrides', 'step_seconds', 'calibrate_steps',
+           'default_models', 'compare_generators', 'quality_table', 'plot_quality', 'equal_time_table',
+           'judge_probe_agreement']
 
 # %% ../nbs/14a_quality.ipynb #546c9e04
 QUALITY_MODES = {'ar': (('ar', 0, 0.0),), 'masked': (('oneshot', 1, 0.0), ('iterative_4', 4, 0.0), ('iterative_8', 8, 0.0),
@@ -44,16 +45,20 @@ def _step_seconds(cfg, model_name: str, vqvae, steps: int, overrides=()) -> floa
         train_generator(c, model_name, vqvae, Path(d)/'calibration', progress=False)
         return statistics.median(r['step_time'] for r in RunDir(Path(d)/'calibration').read_metrics() if 'step_time' in r)
 
+def step_seconds(cfg, model_name: str, vqvae, steps: int = 30) -> float:
+    "Seconds per training step of `model_name` under `cfg`, CFTN v2's curriculum stages timed apart and weighted by their share."
+    if model_name == 'cftn2' and cfg.gen.stage == '2A' and cfg.gen.switch_step:
+        f = min(1.0, cfg.gen.switch_step / cfg.train_gen.max_steps)
+        return (f * _step_seconds(cfg, model_name, vqvae, steps, ['gen.stage=2A', 'gen.switch_step=0'])
+                + (1 - f) * _step_seconds(cfg, model_name, vqvae, steps, ['gen.stage=2B', 'gen.switch_step=0']))
+    return _step_seconds(cfg, model_name, vqvae, steps)
+
 def calibrate_steps(cfg, model_name: str, vqvae, seconds: float, calib_steps: int = 30, overhead: float = 1.12) -> tuple:
     """(steps, seconds per step): how many training steps of `model_name` under `cfg` take `seconds` of wall-clock time on
     this machine now, timed by `calib_steps`-step runs (CFTN v2's curriculum: each stage timed, weighted by its share of
     the steps); `overhead` counts validation and checkpoints beside the steps."""
     if seconds <= 0: raise NarutoError(f"the training budget must be > 0 seconds, got {seconds}")
-    if model_name == 'cftn2' and cfg.gen.stage == '2A' and cfg.gen.switch_step:
-        f = min(1.0, cfg.gen.switch_step / cfg.train_gen.max_steps)
-        step_s = (f * _step_seconds(cfg, model_name, vqvae, calib_steps, ['gen.stage=2A', 'gen.switch_step=0'])
-                  + (1 - f) * _step_seconds(cfg, model_name, vqvae, calib_steps, ['gen.stage=2B', 'gen.switch_step=0']))
-    else: step_s = _step_seconds(cfg, model_name, vqvae, calib_steps)
+    step_s = step_seconds(cfg, model_name, vqvae, calib_steps)
     return max(1, int(seconds / (step_s * overhead))), step_s
 
 PEERS = dict(xt_maskgit=('x_transformers', 'x-transformers'))   # peer generators under our contract: (module, pip name)

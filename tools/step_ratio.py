@@ -5,7 +5,7 @@ pinned step counts (`design_study.py --steps`) still mean equal wall-clock time.
     OMP_NUM_THREADS=1 taskset -c 0 python tools/step_ratio.py --vqvae runs/twemoji/vqvae --out step_ratio.json cftn cftn2 xt_maskgit
 
 Each round times every model once, in turn (CFTN v2 in both curriculum stages, weighted by the preset's 2A share), with
-the package's own calibration (`quality._step_seconds`: the median step of a short run); the ratios to the first model
+the package's own calibration (`quality.step_seconds`: the median step of short runs); the ratios to the first model
 are taken within each round, so a slow minute of the machine moves all models of that round alike. Run it alone.
 """
 import argparse, json, os, statistics, sys
@@ -17,14 +17,9 @@ from design_study import config      # noqa: E402  the study's configs: preset, 
 
 
 def step_seconds(model, vqvae, preset, spec, steps):
-    "Seconds per step of `model` as the study trains it (CFTN v2: 2A and 2B timed apart, weighted by the 2A share)."
-    from naruto_core.quality import _step_seconds
-    cfg = config(preset, spec, model, [], 2000, 0)
-    if model == 'cftn2' and cfg.gen.stage == '2A' and cfg.gen.switch_step:
-        f = cfg.gen.switch_step / cfg.train_gen.max_steps
-        return (f * _step_seconds(cfg, model, vqvae, steps, ['gen.stage=2A', 'gen.switch_step=0'])
-                + (1 - f) * _step_seconds(cfg, model, vqvae, steps, ['gen.stage=2B', 'gen.switch_step=0']))
-    return _step_seconds(cfg, model, vqvae, steps)
+    "Seconds per step of `model` as the study trains it (`quality.step_seconds`: CFTN v2's stages weighted by the 2A share)."
+    from naruto_core.quality import step_seconds as timed
+    return timed(config(preset, spec, model, [], 2000, 0), model, vqvae, steps)
 
 
 def main(argv=None):
