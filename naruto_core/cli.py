@@ -31,12 +31,16 @@ def _sampler_flags(p):
           help='masked models: the guidance weight at every pass, or ramping with the share of codes decided (default: %(default)s)')
     _flag(p, 'choice_temperature', type=float, default=None,
           help='masked models: Gumbel noise on the confidences that choose the codes a pass keeps (default: sampling.CHOICE_TEMPERATURE)')
+    _flag(p, 'revise', type=float, default=0.0,
+          help='masked models, --mode iterative: start from the one-shot picture and let each later pass redraw the least '
+               'confident share, this much at the 2nd pass (0-1; default: %(default)s, MaskGIT: codes once kept stay)')
 
 def _sampler_kw(args) -> dict:
-    "`--guidance_schedule` and `--choice_temperature` as the sampler's keywords; a negative noise is refused."
+    "`--guidance_schedule`, `--choice_temperature` and `--revise` as the sampler's keywords; values out of range are refused."
     if args.choice_temperature is not None and args.choice_temperature < 0:
         raise NarutoError(f"--choice_temperature must be >= 0, got {args.choice_temperature}")
-    return dict(guidance_schedule=args.guidance_schedule, choice_temperature=args.choice_temperature)
+    if not 0 <= args.revise < 1: raise NarutoError(f"--revise must be in [0, 1), got {args.revise}")
+    return dict(guidance_schedule=args.guidance_schedule, choice_temperature=args.choice_temperature, revise=args.revise)
 
 def _common(p, out: str | None = None, steps=True):
     _flag(p, 'preset', default=None, help='config preset: tiny | cpu | naruto (default: cpu, or the run\'s own config on resume)')

@@ -72,16 +72,24 @@ def guidance_weight(guidance: float, decided: float, schedule: str = 'constant')
 def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: float = 0.0, temperature: float = 1.0,
                   top_k: int = 0, choice_temperature: float | None = None, generator: torch.Generator | None = None,
                   greedy: bool | None = None, history: list | None = None, init: Tensor | None = None,
-                  guidance_schedule: str = 'constant') -> Tensor:
-    "Image tokens (B, N) for captions `text` (B, T) by MaskGIT decoding in `steps` passes (1 = one-shot); `init`: codes kept, K = decode."
+                  guidance_schedule: str = 'constant', revise: float = 0.0) -> Tensor:
+    """Image tokens (B, N) for captions `text` (B, T) by MaskGIT decoding in `steps` passes (1 = one-shot); `init`: codes kept, K = decode.
+    `revise` > 0: the first pass decodes every position (most likely code), each later pass puts the least confident share back to mask."""
     sp = model.space; B, N, K = text.shape[0], sp.num_image_tokens, sp.codebook_size
     greedy = steps == 1 if greedy is None else greedy
     choice_temperature = CHOICE_TEMPERATURE if choice_temperature is None else choice_temperature
+    if choice_temperature < 0: raise NarutoError(f"choice_temperature must be >= 0, got {choice_temperature}")
+    if not 0 <= revise < 1: raise NarutoError(f"revise must be in [0, 1), got {revise}")
     guidance_weight(0.0, 0.0, guidance_schedule)                                # validates the schedule
     cond = model.condition(torch.cat([text, null_like(text, sp)]) if guidance else text)   # the caption, read once
     tokens = torch.full((B, N), K, dtype=torch.long, device=text.device) if init is None else init.clone()
     todo = (tokens == K).sum(1)                                                 # (B,) positions to decode
+    mine, kept = tokens == K, torch.full((B, N), float('inf'), device=text.device)   # positions decoded here; their confidence
     for s in range(steps):
+        if revise and s:                                                        # the least confident share goes back
+            n_back = (todo * revise * (steps - s) / (steps - 1)).floor().long()   # linear: `revise` at pass 2 -> 1/(steps-1) of it
+            noisy = kept + choice_temperature * (1 - s / steps) * gumbel_like(kept, generator)
+            tokens = remask(tokens, noisy, mine, n_back, K)
         unknown = tokens == K                                                   # (B, N)
         if not unknown.any(): break
         temp = temperature * (1 - s / steps)                                   # annealed: 1st step at `temperature`
@@ -92,13 +100,14 @@ def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: flo
         logits = logits[unknown].float()                                        # (M, K): the still-masked positions only
         if top_k: logits = filter_logits(logits, 1.0, top_k)
         mx, best = logits.max(-1, keepdim=True)                                 # (M, 1)
-        if greedy or temp <= 0: new = best[:, 0]
+        if greedy or temp <= 0 or (revise and not s): new = best[:, 0]   # revising starts from the one-shot picture
         else: new = sample_probs(logits.sub(mx).div_(temp).exp_(), generator)   # softmax(logits / temp), unnormalised
         # log-probability (at temperature 1) of the token taken: the confidence that decides what stays
         new_logp = logits.gather(-1, new[:, None])[:, 0] - logits.logsumexp(-1)
         sampled = tokens.masked_scatter(unknown, new)
         n_masked = (todo * cosine_schedule((s + 1) / steps)).floor().long()     # (B,) still masked after this step
-        if not n_masked.any(): tokens = sampled
+        if revise: tokens = sampled; kept[unknown] = new_logp                   # every position decoded at every pass
+        elif not n_masked.any(): tokens = sampled
         else:
             logp = torch.zeros(B, N, device=text.device).masked_scatter(unknown, new_logp)
             conf = logp + choice_temperature * (1 - (s + 1) / steps) * gumbel_like(logp, generator)
@@ -195,8 +204,8 @@ def sample_caption(model: nn.Module, codes: Tensor, steps: int = 0, beams: int =
 def generate_tokens(bundle: GeneratorBundle, prompts: list, mode: str | None = None, steps: int = 12,
                     guidance: float = GUIDANCE, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
                     batch_size: int = 64, guidance_schedule: str = 'constant',
-                    choice_temperature: float | None = None) -> Tensor:
-    "Image tokens (len(prompts), N) for `prompts`."
+                    choice_temperature: float | None = None, revise: float = 0.0) -> Tensor:
+    "Image tokens (len(prompts), N) for `prompts`; `guidance_schedule`, `choice_temperature`, `revise`: as `sample_masked`."
     m = bundle.model; mode = mode or m.default_mode
     if mode not in ('oneshot', 'iterative', 'ar'): raise NarutoError(f"unknown mode '{mode}' (oneshot, iterative, ar)")
     if mode not in m.modes:
@@ -215,7 +224,8 @@ def generate_tokens(bundle: GeneratorBundle, prompts: list, mode: str | None = N
             toks = sample_masked(bundle.model, text, steps=1 if mode == 'oneshot' else steps, guidance=guidance,
                                  temperature=max(temperature, 1e-6), top_k=top_k, generator=g,
                                  greedy=True if mode == 'oneshot' or temperature == 0 else False,
-                                 guidance_schedule=guidance_schedule, choice_temperature=choice_temperature)
+                                 guidance_schedule=guidance_schedule, choice_temperature=choice_temperature,
+                                 revise=revise if mode == 'iterative' else 0.0)
         out.append(toks)
     return torch.cat(out)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS_OFFLINE', '1'); os.environ.setdefault('WANDB_MODE', 'disabled')
 
-# name: (mode, guidance, temperature, guidance schedule, choice temperature or None for the sampler's own)
+# name: (mode, guidance, temperature, guidance schedule, choice temperature or None for the sampler's own[, revise])
 SETTINGS = {
     'oneshot':      ('oneshot', 0.0, 1.0, 'constant', None),
     'oneshot_g1':   ('oneshot', 1.0, 1.0, 'constant', None),
@@ -27,6 +27,13 @@ SETTINGS = {
     'it_g3lin':     ('iterative', 3.0, 1.0, 'linear', None),
     'it_g3lin_t05': ('iterative', 3.0, 0.5, 'linear', None),
     'it_g1_c50':    ('iterative', 1.0, 1.0, 'constant', 50.0),     # more noise on what stays than the sampler's 20 (near a random order)
+    # revising: the one-shot picture first, then each pass puts the least confident share back to mask (25% or 50% at pass 2)
+    'rv25_g1':      ('iterative', 1.0, 1.0, 'constant', None, 0.25),
+    'rv50_g1':      ('iterative', 1.0, 1.0, 'constant', None, 0.5),
+    'rv25_g1_c0':   ('iterative', 1.0, 1.0, 'constant', 0.0, 0.25),  # least confident exactly, no noise
+    'rv50_g1_c0':   ('iterative', 1.0, 1.0, 'constant', 0.0, 0.5),
+    'rv50_g1_t0':   ('iterative', 1.0, 0.0, 'constant', None, 0.5),  # argmax at every pass
+    'rv25_g0':      ('iterative', 0.0, 1.0, 'constant', None, 0.25),
 }
 KEYS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'kid', 'degenerate_share', 'seconds_per_image')
 
@@ -42,8 +49,8 @@ def validation_prompts(b, seed, n=200):
 def judge(b, setting, seed, asked=None):
     "The in-domain figures of bundle `b` decoded with `setting`: on validation prompts `asked` (retrieval: `seed`'s draw), or as reported."
     from naruto_core.clip import judge_generator
-    mode, g, t, sched, ct = SETTINGS[setting]
-    kw = dict(mode=mode, steps=12, guidance=g, temperature=t, guidance_schedule=sched, choice_temperature=ct)
+    mode, g, t, sched, ct, *rv = SETTINGS[setting]
+    kw = dict(mode=mode, steps=12, guidance=g, temperature=t, guidance_schedule=sched, choice_temperature=ct, revise=rv[0] if rv else 0.0)
     if asked is None: return judge_generator(b, **kw)                 # seed 0: the reports' draw
     return judge_generator(b, seed=seed, prompts=asked, **kw)
 
