@@ -102,6 +102,7 @@ def cmd_eval(args):
     run = RunDir(args.ckpt)
     if not run.config.exists(): raise NarutoError(f"{args.ckpt} is not a run directory (no config.yaml)")
     if (run.path/'generator.json').exists():
+        from naruto_core.clip import JudgeConfig, judge_generator
         from naruto_core.evaluation import evaluate_generator
         from naruto_core.generators import load_generator
         prompts = None
@@ -113,22 +114,20 @@ def cmd_eval(args):
             if not prompts: raise NarutoError(f"--prompts: {f} has no prompts")
         skw = dict(mode=args.mode, steps=args.steps, guidance=args.guidance, temperature=args.temperature,
                    **_sampler_kw(args))              # the decoding, the same for the probe and the judge
-        jkw = lambda: dict(num_prompts=args.num_prompts, seed=args.seed, log=lambda m: print(m, file=sys.stderr),
-                           judge_cfg=JudgeConfig(steps=args.judge_steps))
+        jkw = dict(num_prompts=args.num_prompts, seed=args.seed, log=lambda m: print(m, file=sys.stderr),
+                   judge_cfg=JudgeConfig(steps=args.judge_steps))    # the in-domain judge's draw and training
         bundle = load_generator(run.path)
         if bundle.cfg.data.spec != 'shapes':         # real pictures: the in-domain judge (12a_clip), not the shapes probe
-            from naruto_core.clip import JudgeConfig, judge_generator
             if prompts: raise NarutoError("--prompts applies to shapes runs: a real-picture run is judged on its own data set's captions")
             if args.judge_steps < 1: raise NarutoError("--judge_steps 0 leaves nothing to measure: a real-picture run is scored by the judge only")
-            res = judge_generator(bundle, **skw, **jkw())
+            res = judge_generator(bundle, **skw, **jkw)
             res.update(kind='generator', ckpt=str(run.path))
             _wandb_eval(args, run, res, bundle=bundle)
             return _emit(res, args.out)
         cap = load_generator(run.path, which='captioner') if bundle.model.can_caption else None   # captions: the 2A model
         res = evaluate_generator(bundle, **skw, prompts=prompts, num_prompts=args.num_prompts, seed=args.seed, caption_bundle=cap)
         if args.judge_steps > 0:       # beside the probe, the judge trained on the shapes training split: both on one set
-            from naruto_core.clip import JudgeConfig, judge_generator
-            j = judge_generator(bundle, **skw, **jkw(), prompts=prompts)
+            j = judge_generator(bundle, **skw, **jkw, prompts=prompts)
             res.update({k: v for k, v in j.items() if k not in res}, judge_n=j['n'], judge_seconds_per_image=j['seconds_per_image'])
         res.update(kind='generator', ckpt=str(run.path))
         _wandb_eval(args, run, res, bundle=bundle)
