@@ -8,7 +8,7 @@ No training: every setting decodes the same checkpoints. The choice is made on *
 figure uses: train captions drawn with `--seed` (1; the reported retrieval draws seed 0's), asked once for the R-precision
 and KID (against the val pictures) and once more, another draw, for retrieval against their own pictures. `--report` scores
 the given settings the way the reports do (`judge_generator`'s seed-0 draw: every val caption, then 200 train captions).
-One JSON row per (run, setting); rows already in OUT are kept, so a rerun resumes.
+One JSON row per (run, setting), the run by its folder's name; rows already in OUT are kept, so a rerun resumes.
 """
 import argparse, json, os, sys, time
 from pathlib import Path
@@ -74,9 +74,9 @@ def main(argv=None):
         b = load_generator(run, device='cpu', ema=not a.last_weights)
         asked = None if a.report else validation_prompts(b, a.seed)    # drawn once per run, for every setting
         for s in a.settings:
-            if (run, s, b.weights) in done: continue
+            if (Path(run).name, s, b.weights) in done: continue
             t0 = time.time(); r = judge(b, s, a.seed, asked)
-            row = dict(run=run, model=b.name, weights=b.weights, setting=s, prompts='report' if a.report else f'validation (seed {a.seed})',
+            row = dict(run=Path(run).name, model=b.name, weights=b.weights, setting=s, prompts='report' if a.report else f'validation (seed {a.seed})',
                        **{k: r.get(k) for k in KEYS}, wall_s=time.time() - t0)
             rows.append(row); out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(rows, indent=1) + '\n')

@@ -3,6 +3,9 @@
 pinned step counts (`design_study.py --steps`) still mean equal wall-clock time.
 
     OMP_NUM_THREADS=1 taskset -c 0 python tools/step_ratio.py --vqvae runs/twemoji/vqvae --out step_ratio.json cftn cftn2 xt_maskgit
+    OMP_NUM_THREADS=1 taskset -c 0 python tools/step_ratio.py --vqvae runs/twemoji/vqvae cftn cftn2_default cftn2_default_lat32
+
+Each name is a generator (its preset config) or an entry of `design_study.STUDY` (its model with the entry's overrides).
 
 Each round times every model once, in turn (CFTN v2 in both curriculum stages, weighted by the preset's 2A share), with
 the package's own calibration (`quality.step_seconds`: the median step of short runs); the ratios to the first model
@@ -13,18 +16,20 @@ from pathlib import Path
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS_OFFLINE', '1'); os.environ.setdefault('WANDB_MODE', 'disabled')
 sys.path.insert(0, str(Path(__file__).parent))
-from design_study import config      # noqa: E402  the study's configs: preset, data set, schedule
+from design_study import STUDY, config      # noqa: E402  the study's entries and configs: preset, data set, schedule
 
 
-def step_seconds(model, vqvae, preset, spec, steps):
-    "Seconds per step of `model` as the study trains it (`quality.step_seconds`: CFTN v2's stages weighted by the 2A share)."
+def step_seconds(name, vqvae, preset, spec, steps):
+    """Seconds per step of `name` (a generator, or a study entry: its model and overrides) as the study trains it
+    (`quality.step_seconds`: CFTN v2's stages weighted by the 2A share)."""
     from naruto_core.quality import step_seconds as timed
-    return timed(config(preset, spec, model, [], 2000, 0), model, vqvae, steps)
+    model, overrides = STUDY.get(name, (name, []))
+    return timed(config(preset, spec, model, overrides, 2000, 0), model, vqvae, steps)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('models', nargs='+', help='generators, the first the reference (e.g. cftn cftn2 xt_maskgit)')
+    p.add_argument('models', nargs='+', help='generators or study entries, the first the reference (e.g. cftn cftn2 xt_maskgit)')
     p.add_argument('--vqvae', required=True); p.add_argument('--preset', default='cpu')
     p.add_argument('--rounds', type=int, default=3); p.add_argument('--steps', type=int, default=30, help='steps of each timed run')
     p.add_argument('--out', default=None)
