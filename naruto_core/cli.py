@@ -350,6 +350,11 @@ def _handler(name):
     if fn is None: raise NarutoError(f"'naruto {name}' is not available in this version")
     return fn
 
+def _leave_group():
+    "Under torchrun, at the end of a command that succeeded: every rank waits for the others, then leaves the group."
+    training = sys.modules.get('naruto_core.training')   # imported by the commands that train; --help stays light
+    if training is not None: training.leave_group(wait=True)
+
 def main(argv=None) -> int:
     "Entry point of the `naruto` console script."
     warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
@@ -359,6 +364,7 @@ def main(argv=None) -> int:
         args = p.parse_args(argv)
         if not args.command: p.print_help(); return 2
         _handler(args.command)(args)
+        _leave_group()
         return 0
     except NarutoError as e:
         print(f"naruto: error: {e}", file=sys.stderr); return 2

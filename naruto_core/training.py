@@ -5,7 +5,7 @@
 # %% ../nbs/02b_training.ipynb #24d1e49e
 from __future__ import annotations
 
-import atexit, json, math, os, random, socket, sys, time, warnings
+import atexit, gc, json, math, os, random, socket, sys, time, warnings
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -20,9 +20,9 @@ from .runs import RunDir, fault_point, find_checkpoint, load_weights, save_check
 
 # %% auto #0
 __all__ = ['CALLBACK_STATE', 'lr_at', 'make_optimizer', 'rng_state', 'set_rng_state', 'seed_everything', 'DataStream',
-           'dist_info', 'local_batch_size', 'barrier', 'unwrap', 'fetch_items', 'to_device', 'Callback', 'Trainer',
-           'CheckpointCB', 'DistributedCB', 'LogCB', 'Table', 'ValidateCB', 'ProgressCB', 'init_wandb', 'WandbCB',
-           'EMACB', 'default_callbacks']
+           'leave_group', 'dist_info', 'local_batch_size', 'barrier', 'unwrap', 'fetch_items', 'to_device', 'Callback',
+           'Trainer', 'CheckpointCB', 'DistributedCB', 'LogCB', 'Table', 'ValidateCB', 'ProgressCB', 'init_wandb',
+           'WandbCB', 'EMACB', 'default_callbacks']
 
 # %% ../nbs/02b_training.ipynb #92a3f7bc
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -87,8 +87,15 @@ class DataStream:
     def load_state_dict(self, d): self.epoch, self.pos = int(d['epoch']), int(d['pos'])
 
 # %% ../nbs/02b_training.ipynb #5a7c284e
-def _leave_group():
-    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+def leave_group(wait: bool = False):
+    """Leave the process group, if this process joined one. `wait`: first wait for every rank (only where all of them
+    get here: the end of a command that succeeded). The group is destroyed while the interpreter is whole: a DDP
+    wrapper left for interpreter teardown to collect would take the group's threads down with it (SIGABRT)."""
+    if not (dist.is_available() and dist.is_initialized()): return
+    gc.collect()                               # a finished run's DDP wrapper lets go of the group now
+    if wait: dist.barrier()
+    dist.destroy_process_group()
+    gc.collect()
 
 def dist_info() -> tuple:
     "(rank, world_size), joining the process group under torchrun (and leaving it at exit)."
@@ -97,7 +104,7 @@ def dist_info() -> tuple:
         if not dist.is_available(): raise NarutoError("WORLD_SIZE > 1 but this build of torch has no torch.distributed")
         if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
         dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
-        atexit.register(_leave_group)
+        atexit.register(leave_group)       # a command that failed: leave without waiting
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 def local_batch_size(batch_size: int, world: int, name: str = 'train_*.batch_size') -> int:
