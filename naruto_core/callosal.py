@@ -82,18 +82,23 @@ class CallosalBridge(nn.Module):
 
 # %% ../nbs/09_callosal.ipynb #8ba3982f
 class JointBridge(nn.Module):
-    "The other tower's states as extra keys and values of one block's self-attention; the gate scales the values read."
-    def __init__(self, dim: int, heads: int, gate: str = 'tanh', dropout: float = 0.0, init: float = 0.0):
+    """The other tower's states as extra keys and values of one block's self-attention; the gate scales the values read.
+    `kv='own'`: the bridge's own norm and key/value projection read the other tower; `'block'`: the block's own (its
+    norm1 and the key/value rows of its qkv), as if both towers' tokens were one sequence, with the gate kept."""
+    def __init__(self, dim: int, heads: int, gate: str = 'tanh', dropout: float = 0.0, init: float = 0.0, kv: str = 'own'):
         super().__init__()
         gate_fn(torch.zeros(()), gate)                          # validates `gate`
-        self.gate, self.enabled, self.heads = gate, True, heads
-        self.norm_kv, self.kv = nn.LayerNorm(dim), nn.Linear(dim, 2 * dim)
+        if kv not in ('own', 'block'): raise ValueError(f"JointBridge kv must be 'own' or 'block', got {kv!r}")
+        self.gate, self.enabled, self.heads, self.kv_from = gate, True, heads, kv
+        if kv == 'own': self.norm_kv, self.kv = nn.LayerNorm(dim), nn.Linear(dim, 2 * dim)
         self.g = nn.Parameter(torch.tensor(float(init)))
         self.strength = None
 
-    def context_kv(self, context: Tensor) -> tuple:
-        "The keys and values (B, S, D) each the context offers: computed once per prompt in decoding (`condition`)."
-        return tuple(self.kv(self.norm_kv(context)).chunk(2, dim=-1))
+    def context_kv(self, context: Tensor, blk: Block | None = None) -> tuple:
+        "The keys and values (B, S, D) each the context offers to block `blk`: computed once per prompt in decoding (`condition`)."
+        if self.kv_from == 'own': return tuple(self.kv(self.norm_kv(context)).chunk(2, dim=-1))
+        D, qkv = context.shape[-1], blk.attn.qkv                  # the key and value rows of the block's own projection
+        return tuple(F.linear(blk.norm1(context), qkv.weight[D:], qkv.bias[D:]).chunk(2, dim=-1))
 
     def block(self, blk: Block, x: Tensor, context: Tensor, context_mask: Tensor | None = None, own_mask: Tensor | None = None,
               kv: tuple | None = None) -> Tensor:
@@ -101,7 +106,7 @@ class JointBridge(nn.Module):
         if not self.enabled: return blk(x, mask=None if own_mask is None else own_mask[:, None, :])
         att, (B, Q, D), S, nh = blk.attn, x.shape, context.shape[1], self.heads
         q, k, v = att.qkv(blk.norm1(x)).chunk(3, dim=-1)
-        kc, vc = kv if kv is not None else self.context_kv(context)
+        kc, vc = kv if kv is not None else self.context_kv(context, blk)
         heads = lambda t: t.view(t.shape[0], t.shape[1], nh, D // nh).transpose(1, 2)    # (B, nh, len, hs)
         ones = lambda n: torch.ones(B, n, dtype=torch.bool, device=x.device)
         keys = torch.cat([ones(Q) if own_mask is None else own_mask, ones(S) if context_mask is None else context_mask], 1)
@@ -125,7 +130,7 @@ class JointBridge(nn.Module):
         "(B, Q, S) the share of each query's attention that goes to each context key, averaged over heads."
         att, (B, Q, D), nh = blk.attn, x.shape, self.heads
         q, k, _ = att.qkv(blk.norm1(x)).chunk(3, dim=-1)
-        kc = self.kv(self.norm_kv(context)).chunk(2, dim=-1)[0]
+        kc = self.context_kv(context, blk)[0]
         heads = lambda t: t.view(B, t.shape[1], nh, D // nh).transpose(1, 2)
         s = heads(q) @ heads(torch.cat([k, kc], 1)).transpose(-2, -1) / math.sqrt(D // nh)   # (B, nh, Q, Q+S)
         if context_mask is not None: s[..., Q:] = s[..., Q:].masked_fill(~context_mask[:, None, None, :], float('-inf'))
@@ -198,7 +203,7 @@ class BiHemisphericBrain(Generator):
         if cfg.tie_towers: self.text_blocks = self.img_blocks             # one set of blocks, run twice: on the text, on the image
         # (the text blocks, when the towers are apart, are made first: an untied model initialises as it always did)
         kind = {'cross': CallosalBridge, 'joint': JointBridge}[cfg.bridge_kind]
-        bridge = lambda: kind(D, cfg.heads, cfg.gate, cfg.dropout, cfg.gate_init)
+        bridge = lambda: kind(D, cfg.heads, cfg.gate, cfg.dropout, cfg.gate_init, **({'kv': cfg.bridge_kv} if cfg.bridge_kind == 'joint' else {}))
         self.img_bridges = nn.ModuleDict({str(l): bridge() for l in place_bridges(L, cfg.bridges, cfg.bridge_ratio)})   # image <- text
         self.resampler = TextResampler(D, cfg.heads, cfg.text_latents, len(self.img_bridges), cfg.mlp_ratio, cfg.dropout) \
                          if cfg.text_latents else None                    # the image reads M latents, not the caption's T tokens
@@ -261,7 +266,7 @@ class BiHemisphericBrain(Generator):
         n = len(self.img_blocks)
         reads = {l: (self._read(states, int(l), n), real) for l in self.img_bridges}
         if self.resampler is not None: reads = {l: (self.resampler(c, m, i), None) for i, (l, (c, m)) in enumerate(reads.items())}
-        kv = {l: br.context_kv(reads[l][0]) for l, br in self.img_bridges.items() if isinstance(br, JointBridge)}
+        kv = {l: br.context_kv(reads[l][0], self.img_blocks[int(l)]) for l, br in self.img_bridges.items() if isinstance(br, JointBridge)}
         return TextCondition(states, real, kv, reads)
 
     def image_logits(self, cond: TextCondition, image: Tensor) -> Tensor:

@@ -108,6 +108,8 @@ class GenConfig:
     text_latents: int = 0      # cftn2: the image reads the caption through this many learned latents (0 = every token)
     tie_towers: bool = False   # cftn2: the text tower runs the image tower's blocks (shared weights; own embeddings, norms, bridges)
     bridge_kind: str = 'joint' # cftn2: the other tower as extra keys of the block's attention | a gated cross-attention after the block
+    bridge_kv: str = 'own'     # cftn2 joint bridges: the other tower read by the bridge's own norm and key/value projection
+                               #   | by the 'block''s own (as one sequence [image; text] would be; the gate stays)
     cond_drop: float = 0.1     # caption dropout to [NULL] (trains the unconditional branch for guidance)
     stage: str = '2A'          # curriculum: 2A bidirectional | 2B generation only
     switch_step: int = 0       # with stage 2A: switch to 2B at this step (0 = never)
@@ -124,6 +126,7 @@ class GenConfig:
         _choice(self, 'bridges', ('all', 'middle'))
         _choice(self, 'fusion', ('final', 'depth'))
         _choice(self, 'bridge_kind', ('cross', 'joint'))
+        _choice(self, 'bridge_kv', ('own', 'block'))
         _choice(self, 'caption_grad', ('all', 'bridges', 'text'))
         _check(self.caption_weight >= 0, f"GenConfig.caption_weight must be >= 0, got {self.caption_weight}")
         _check(self.text_layers >= 0, f"GenConfig.text_layers must be >= 0 (0 = layers), got {self.text_layers}")

@@ -58,6 +58,7 @@ STUDY = {
     'cftn2_sw30':           ('cftn2', ['gen.switch_frac=0.3']),      # between the two
     'cftn2_cgtext':         ('cftn2', ['gen.caption_grad=text']),    # the caption loss kept out of the image tower
     'cftn2_cgtext_cw25':    ('cftn2', ['gen.caption_grad=text', 'gen.caption_weight=0.25']),
+    'cftn2_bkv':            ('cftn2', ['gen.bridge_kv=block']),     # the bridges read the text through the block's own key/value projection (round 12)
     'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
     'lstm':                 ('lstm', []),
     'gpt':                  ('gpt', []),
