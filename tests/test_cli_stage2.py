@@ -312,3 +312,22 @@ def test_caption_weight_and_caption_grad_text_train_and_refuse_bad_values(vq_run
     for bad, key in (('gen.caption_weight=-1', 'caption_weight'), ('gen.caption_grad=image', 'caption_grad')):
         assert key in one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny',
                                             '--set', bad, '--out', tmp_path / 'bad'))
+
+
+def test_bridge_kv_block_reads_through_the_blocks_projection(vq_run, tmp_path):
+    """gen.bridge_kv=block: the joint bridges keep their gates but no key/value projection of their own (none in the
+    checkpoint, where the default run has one per bridge); the run generates and captions; an unknown value is one error."""
+    from naruto_core.generators import load_generator
+    runs = {kv: tmp_path / kv for kv in ('own', 'block')}
+    for kv, run in runs.items():
+        naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set', f'gen.bridge_kv={kv}',
+               '--max_steps', '6', '--out', run, check=True)
+    own, block = (load_file(runs[kv] / 'checkpoint' / 'model.safetensors') for kv in ('own', 'block'))
+    bridge_kv = lambda sd: {k for k in sd if 'bridges.' in k and ('.kv.' in k or '.norm_kv.' in k)}
+    assert bridge_kv(own) and not bridge_kv(block)
+    assert {k for k in block if k.endswith('.g')} == {k for k in own if k.endswith('.g')}   # the same gated bridges
+    assert load_generator(runs['block'], device='cpu').model.cfg.bridge_kv == 'block'
+    naruto('generate', '--ckpt', runs['block'], '--prompt', 'a red circle', '--out', tmp_path / 'g.png', check=True)
+    assert naruto('caption', '--ckpt', runs['block'], '--image', tmp_path / 'g.png', check=True).stdout.strip()
+    assert 'bridge_kv' in one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny',
+                                                '--set', 'gen.bridge_kv=both', '--out', tmp_path / 'bad'))
