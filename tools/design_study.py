@@ -59,10 +59,37 @@ STUDY = {
     'cftn2_cgtext':         ('cftn2', ['gen.caption_grad=text']),    # the caption loss kept out of the image tower
     'cftn2_cgtext_cw25':    ('cftn2', ['gen.caption_grad=text', 'gen.caption_weight=0.25']),
     'cftn2_bkv':            ('cftn2', ['gen.bridge_kv=block']),     # the bridges read the text through the block's own key/value projection (round 12)
+    'cftn_textblind':       ('cftn_textblind', []),  # diagnostic (round 12): CFTN whose caption tokens never read the image tokens
     'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
     'lstm':                 ('lstm', []),
     'gpt':                  ('gpt', []),
 }
+
+
+def _textblind():
+    """A diagnostic generator, registered as 'cftn_textblind': CFTN (one sequence [caption; image], the same weights and
+    FLOPs) whose caption tokens attend to the caption only, as CFTN v2's text tower does in generation. What it loses
+    against CFTN is what a caption that never reads the picture costs, whatever the two towers do."""
+    import torch
+    from naruto_core.cftn import CFTN
+    from naruto_core.generators import register_generator
+
+    class CFTNTextBlind(CFTN):
+        def forward(self, text, image, return_text=True):
+            T, N = text.shape[1], image.shape[1]
+            x = torch.cat([self.text_emb(text) + self.text_pos[:T], self.img_emb(image) + self.img_pos()], 1)
+            real = text != self.space.pad_id
+            keys = torch.cat([real, torch.ones_like(image, dtype=torch.bool)], 1)                           # (B, T+N)
+            mask = keys[:, None, :].repeat(1, T + N, 1)                                                    # (B, T+N, T+N)
+            mask[:, :T, T:] = False                                                                         # captions: blind to the image
+            mask[:, :T, :T] |= ~real.any(1)[:, None, None]      # an all-padding caption reads all of itself, not nothing (NaN)
+            for blk in self.blocks: x = blk(x, mask=mask)
+            return self.head(self.norm(x[:, T:])), None
+    register_generator('cftn_textblind', CFTNTextBlind)
+    return CFTNTextBlind
+
+CFTNTextBlind = _textblind()
+
 # decoding modes: name -> (mode, guidance); autoregressive models decode in raster order only ('ar')
 MODES = {'oneshot': ('oneshot', 0.0), 'iterative': ('iterative', 0.0), 'iterative_g1': ('iterative', 1.0), 'ar': (None, 0.0)}
 METRICS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'kid', 'fid', 'degenerate_share', 'seconds_per_image')
