@@ -212,6 +212,9 @@ class BiHemisphericBrain(Generator):
         self.img_head, self.text_head = nn.Linear(D, K), nn.Linear(D, V)
         self.apply(init_weights); init_positions(self.text_pos)
         self.text_head.weight = self.text_emb.weight                       # tied
+        # registers: learned tokens after the image's, in the image tower only: they read the picture and the caption and
+        # are read back, as CFTN's caption tokens are; never decoded, and their number does not grow with the caption
+        self.registers = nn.Parameter(torch.randn(cfg.image_registers, D) * 0.02) if cfg.image_registers else None
 
     @property
     def bridge_layers(self) -> list: return [int(l) for l in self.img_bridges]
@@ -246,16 +249,17 @@ class BiHemisphericBrain(Generator):
     def _image_tower(self, image: Tensor, cond: TextCondition | None = None, probs: list | None = None) -> list:
         "Image states after every block, reading the text `cond = condition(text)` across the image <- text bridges when given."
         x, out, n = self.img_emb(image) + self.img_pos(), [], len(self.img_blocks)
+        if self.registers is not None: x = torch.cat([x, self.registers.expand(x.shape[0], -1, -1)], 1)
         for l, blk in enumerate(self.img_blocks):
             br = self.img_bridges[str(l)] if cond is not None and str(l) in self.img_bridges else None
             ctx, keys = cond.reads[str(l)] if br is not None else (None, None)
             if isinstance(br, JointBridge):
-                if probs is not None: probs.append(br.attention(blk, x, ctx, keys))
+                if probs is not None: probs.append(self._pixels(br.attention(blk, x, ctx, keys)))
                 x = br.block(blk, x, ctx, keys, kv=cond.kv.get(str(l)))
             else:
                 x = blk(x)
                 if br is not None:
-                    if probs is not None: probs.append(br.attention(x, ctx, keys))
+                    if probs is not None: probs.append(self._pixels(br.attention(x, ctx, keys)))
                     x = br(x, ctx, keys)
             out.append(x)
         return out
@@ -269,9 +273,13 @@ class BiHemisphericBrain(Generator):
         kv = {l: br.context_kv(reads[l][0], self.img_blocks[int(l)]) for l, br in self.img_bridges.items() if isinstance(br, JointBridge)}
         return TextCondition(states, real, kv, reads)
 
+    def _pixels(self, x: Tensor) -> Tensor:
+        "The image tokens' rows of (B, N + registers, ...) image-tower rows."
+        return x if self.registers is None else x[:, :x.shape[1] - self.registers.shape[0]]
+
     def image_logits(self, cond: TextCondition, image: Tensor) -> Tensor:
         "(B, N, K) image logits: the image tower reading `cond = condition(text)`."
-        return self.img_head(self.img_norm(self._image_tower(image, cond)[-1]))
+        return self.img_head(self.img_norm(self._pixels(self._image_tower(image, cond)[-1])))
 
     def caption_context(self, image: Tensor) -> list:
         "Captioning's side of `condition`: the image tower on the image tokens alone, once per image, for every pass of a caption."
@@ -289,11 +297,11 @@ class BiHemisphericBrain(Generator):
             if not len(rows): continue
             if captioning:                                                 # the image alone; the text reads it
                 frozen = self.training and self.cfg.caption_grad == 'bridges'   # 2A's caption loss: the bridges only
-                xs = self._image_tower(image[rows]); x = xs[-1]
+                xs = self._image_tower(image[rows]); x = self._pixels(xs[-1])
                 if self.training and self.cfg.caption_grad == 'text': xs = [s.detach() for s in xs]   # the image tower: generation's
                 t = self._text_tower(text[rows], xs, frozen)[0][-1]
             else:                                                          # the text alone; the image reads it
-                cond = self.condition(text[rows]); x, t = self._image_tower(image[rows], cond)[-1], cond.states[-1]
+                cond = self.condition(text[rows]); x, t = self._pixels(self._image_tower(image[rows], cond)[-1]), cond.states[-1]
             parts.append((rows, x, t))
         if len(parts) == 1: x, t = parts[0][1:]
         else:                                                              # a mixed batch: each row back in its place

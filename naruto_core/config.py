@@ -106,6 +106,7 @@ class GenConfig:
     fusion: str = 'depth'      # cftn2: a bridge reads the other tower's states at its own depth | its 'final' states (deep fusion)
     text_layers: int = 0       # cftn2: blocks of the text tower (0 = layers)
     text_latents: int = 0      # cftn2: the image reads the caption through this many learned latents (0 = every token)
+    image_registers: int = 0   # cftn2: learned tokens beside the image's in the image tower (read it and the caption, are read back)
     tie_towers: bool = False   # cftn2: the text tower runs the image tower's blocks (shared weights; own embeddings, norms, bridges)
     bridge_kind: str = 'joint' # cftn2: the other tower as extra keys of the block's attention | a gated cross-attention after the block
     bridge_kv: str = 'own'     # cftn2 joint bridges: the other tower read by the bridge's own norm and key/value projection
@@ -132,6 +133,7 @@ class GenConfig:
         _check(self.text_layers >= 0, f"GenConfig.text_layers must be >= 0 (0 = layers), got {self.text_layers}")
         _check(not self.tie_towers or self.text_layers in (0, self.layers),
                f"GenConfig.tie_towers shares the image tower's {self.layers} blocks: text_layers must be 0 or {self.layers}, got {self.text_layers}")
+        _check(self.image_registers >= 0, f"GenConfig.image_registers must be >= 0, got {self.image_registers}")
         _check(self.text_latents >= 0, f"GenConfig.text_latents must be >= 0 (0 = read every caption token), got {self.text_latents}")
         _check(self.text_lr > 0, f"GenConfig.text_lr must be > 0 (a multiple of the learning rate), got {self.text_lr}")
         _choice(self, 'stage', ('2A', '2B'))

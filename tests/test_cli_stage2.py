@@ -331,3 +331,18 @@ def test_bridge_kv_block_reads_through_the_blocks_projection(vq_run, tmp_path):
     assert naruto('caption', '--ckpt', runs['block'], '--image', tmp_path / 'g.png', check=True).stdout.strip()
     assert 'bridge_kv' in one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny',
                                                 '--set', 'gen.bridge_kv=both', '--out', tmp_path / 'bad'))
+
+
+def test_image_registers_train_generate_caption_and_refuse_negative(vq_run, tmp_path):
+    """gen.image_registers=R: R learned tokens in the image tower, stored in the checkpoint as (R, dim); the run
+    generates and captions (the image's outputs keep their shape); a negative count is one error naming the key."""
+    run = tmp_path / 'reg'
+    naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set', 'gen.image_registers=2',
+           '--max_steps', '6', '--out', run, check=True)
+    sd = load_file(run / 'checkpoint' / 'model.safetensors')
+    assert tuple(sd['registers'].shape) == (2, 32)                  # tiny: dim 32
+    naruto('generate', '--ckpt', run, '--prompt', 'a red circle', '--out', tmp_path / 'g.png', check=True)
+    assert Image.open(tmp_path / 'g.png').size[0] > 0
+    assert naruto('caption', '--ckpt', run, '--image', tmp_path / 'g.png', check=True).stdout.strip()
+    assert 'image_registers' in one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny',
+                                                      '--set', 'gen.image_registers=-1', '--out', tmp_path / 'bad'))
