@@ -124,7 +124,7 @@ def cmd_eval(args):
             res.update(kind='generator', ckpt=str(run.path))
             _wandb_eval(args, run, res, bundle=bundle)
             return _emit(res, args.out)
-        cap = load_generator(run.path, which='captioner') if bundle.model.can_caption else None   # captions: the 2A model
+        cap = load_generator(run.path, which='captioner') if bundle.captions else None   # captions: the 2A model
         res = evaluate_generator(bundle, **skw, prompts=prompts, num_prompts=args.num_prompts, seed=args.seed, caption_bundle=cap)
         if args.judge_steps > 0:       # beside the probe, the judge trained on the shapes training split: both on one set
             j = judge_generator(bundle, **skw, **jkw, prompts=prompts)

@@ -263,7 +263,7 @@ def judge_captions(
     "Captions of real val pictures judged in-domain: caption R-precision, CLIP-score, BLEU-4, with the true captions' ceiling."
     from torchmetrics.text import BLEUScore
     from naruto_core.sampling import caption_images
-    if not captioner.model.can_caption: raise NarutoError(f"'{captioner.name}' cannot caption (a CFTN v2 trained in stage 2A can)")
+    if not captioner.captions: raise NarutoError(f"'{captioner.path}' cannot caption (a CFTN v2 trained in stage 2A can)")
     judge, _, (va_x, va_c) = load_or_train_judge(captioner.cfg.data, judge_cfg, log=log)
     if not va_c: raise NarutoError(f"data set '{captioner.cfg.data.spec}' has no validation pictures to caption")
     idx = torch.randperm(len(va_c), generator=torch.Generator().manual_seed(seed))[:num_images]

@@ -129,7 +129,7 @@ def run_demo(
     rep = dict(preset=cfg.preset, data=cfg.data.spec, device=str(b.device), iterative_steps=12, guidance=guidance,
                evaluator='probe' if shapes else 'judge', vqvae=evaluate_vqvae(vq, load_data(cfg.data, 'val')), generation={})
     g = rep['guidance']
-    cb = load_generator(gen_dir, which='captioner')
+    cb = load_generator(gen_dir, which='captioner') if b.captions else None   # a run in stage 2B only has no captions
     modes = {'oneshot': dict(mode='oneshot'), 'iterative_12': dict(mode='iterative', steps=12, guidance=0.0),
              f'iterative_12_guided_{g:g}': dict(mode='iterative', steps=12, guidance=g)}
     if shapes:
@@ -150,7 +150,7 @@ def run_demo(
         from naruto_core.sampling import caption_images
         caps, real = _val_examples(cfg.data)
         demo_samples(b, caps, guidance=g, truth=real).save(out/'samples.png')
-        rep['caption_examples'] = [dict(truth=c, caption=k) for c, k in zip(caps, caption_images(cb, real))]
+        if cb is not None: rep['caption_examples'] = [dict(truth=c, caption=k) for c, k in zip(caps, caption_images(cb, real))]
     import matplotlib.pyplot as plt
     fig = plot_gates(RunDir(gen_dir).read_metrics()); fig.savefig(out/'gates.png', dpi=100, bbox_inches='tight'); plt.close(fig)
     secs['eval'] = time.time() - t

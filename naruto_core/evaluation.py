@@ -185,7 +185,7 @@ def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidanc
         res[f'{name}_prompt_accuracy'] = rep[k]['prompt_accuracy'] if rep.get(k) else None
     res['unparsable_prompts'] = [dict(line=i, prompt=p, error=e) for i, p, e in bad]
     cb = caption_bundle or bundle                                               # e.g. the stage-2A weights
-    if caption and cb.model.can_caption:
+    if caption and cb.captions:
         scenes = [parse_caption(p) for p in prompts]
         truth = torch.stack([pil_to_tensor(render(s, size)) for s in scenes])
         caps = []

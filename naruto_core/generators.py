@@ -162,6 +162,10 @@ class GeneratorBundle:
     def space(self) -> TokenSpace: return self.model.space
     @property
     def device(self): return next(self.model.parameters()).device
+    @property
+    def captions(self) -> bool:
+        "Whether it learned to caption: a text head trained image -> text, i.e. a run that starts in stage 2A."
+        return self.model.can_caption and self.cfg.gen.stage == '2A'
 
 def load_generator(
     run,                         # a generator run directory, or hf://USER/NAME[@REVISION] (a run pushed to the Hub)
@@ -187,6 +191,9 @@ def load_generator(
     model = make_generator(meta['model'], cfg.gen, space)
     if which == 'captioner' and not model.can_caption:
         raise NarutoError(f"captioning needs a CFTN v2 (cftn2) run trained in stage 2A; '{run.path}' is '{meta['model']}'")
+    if which == 'captioner' and cfg.gen.stage != '2A':
+        raise NarutoError(f"'{run.path}' was trained in stage 2B only: its text head never learned to caption "
+                          f"(captions come from a cftn2 run that starts in stage 2A, as `naruto train --model cftn2` does)")
     ck = run.weights(which)
     if not ck.exists(): raise CheckpointError(f"{run.path} has no {which} weights ({ck.name}/)")
     kind = 'ema' if ema and (ck/'ema.safetensors').exists() else 'model'

@@ -247,5 +247,6 @@ def caption_images(bundle: GeneratorBundle, images: Tensor, steps: int = 0, beam
     "Captions for images (B, 3, H, W) in [-1, 1] from a CFTN v2 trained in stage 2A."
     if not bundle.model.can_caption:
         raise NarutoError(f"captioning needs a CFTN v2 (cftn2) run trained in stage 2A; '{bundle.path}' is '{bundle.name}'")
+    if not bundle.captions: raise NarutoError(f"'{bundle.path}' was trained in stage 2B only: its text head never learned to caption")
     codes = bundle.vqvae.encode(images.to(bundle.device))[1].flatten(1)
     return decode_text(bundle.tokenizer, sample_caption(bundle.model, codes, steps, beams, rerank).cpu())

@@ -346,3 +346,19 @@ def test_image_registers_train_generate_caption_and_refuse_negative(vq_run, tmp_
     assert naruto('caption', '--ckpt', run, '--image', tmp_path / 'g.png', check=True).stdout.strip()
     assert 'image_registers' in one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny',
                                                       '--set', 'gen.image_registers=-1', '--out', tmp_path / 'bad'))
+
+
+def test_stage_2B_only_run_refuses_to_caption_and_still_evaluates(vq_run, tmp_path):
+    """A cftn2 run trained in stage 2B only never trained its text head: `naruto caption` is one error that says so
+    (not a caption made of noise), the library's captioner loader refuses it too, and `naruto eval` reports no caption figure."""
+    from naruto_core.config import NarutoError
+    from naruto_core.generators import load_generator
+    run = tmp_path / 'b2'
+    naruto('train', '--model', 'cftn2', '--stage', '2B', '--vqvae', vq_run, '--preset', 'tiny', '--max_steps', '6',
+           '--out', run, check=True)
+    naruto('generate', '--ckpt', run, '--prompt', 'a red circle', '--out', tmp_path / 'g.png', check=True)
+    assert 'stage 2B only' in one_line_error(naruto('caption', '--ckpt', run, '--image', tmp_path / 'g.png'))
+    with pytest.raises(NarutoError, match='stage 2B only'): load_generator(run, device='cpu', which='captioner')
+    assert not load_generator(run, device='cpu').captions
+    r = naruto('eval', '--ckpt', run, '--mode', 'oneshot', '--num_prompts', '8', '--judge_steps', '0', check=True)
+    assert json.loads(r.stdout).get('caption_accuracy') is None

@@ -146,7 +146,7 @@ def score(b, spec, modes, judge_shapes=False, prompt_seed=0):
     if b.model.autoregressive: modes = ('ar',)
     if spec == 'shapes':
         from naruto_core.evaluation import evaluate_generator
-        cb = load_generator(b.path, device='cpu', which='captioner', ema=b.weights == 'ema') if b.model.can_caption else None
+        cb = load_generator(b.path, device='cpu', which='captioner', ema=b.weights == 'ema') if b.captions else None
         for m in modes:
             mode, g = MODES[m]
             r = evaluate_generator(b, mode=mode, steps=12, guidance=g, num_prompts=200, caption_bundle=cb, caption=cb is not None and m == 'oneshot',
@@ -158,7 +158,7 @@ def score(b, spec, modes, judge_shapes=False, prompt_seed=0):
             mode, g = MODES[m]
             r = judge_generator(b, mode=mode, steps=12, guidance=g)
             res[m if spec != 'shapes' else f'{m}_judge'] = {k: r.get(k) for k in METRICS}
-    if spec != 'shapes' and b.model.can_caption:   # the other direction, judged: the stage-2A weights caption val pictures
+    if spec != 'shapes' and b.captions:            # the other direction, judged: the stage-2A weights caption val pictures
         from naruto_core.clip import judge_captions
         cb = load_generator(b.path, device='cpu', which='captioner', ema=b.weights == 'ema')
         r = judge_captions(cb, num_images=190)
