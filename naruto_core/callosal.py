@@ -97,6 +97,7 @@ class JointBridge(nn.Module):
     def context_kv(self, context: Tensor, blk: Block | None = None) -> tuple:
         "The keys and values (B, S, D) each the context offers to block `blk`: computed once per prompt in decoding (`condition`)."
         if self.kv_from == 'own': return tuple(self.kv(self.norm_kv(context)).chunk(2, dim=-1))
+        if blk is None: raise ValueError("JointBridge(kv='block') reads through a block's projection: pass the block")
         D, qkv = context.shape[-1], blk.attn.qkv                  # the key and value rows of the block's own projection
         return tuple(F.linear(blk.norm1(context), qkv.weight[D:], qkv.bias[D:]).chunk(2, dim=-1))
 

@@ -351,9 +351,9 @@ def _handler(name):
     return fn
 
 def _leave_group():
-    "Under torchrun, at the end of a command that succeeded: every rank waits for the others, then leaves the group."
+    "Under torchrun, at the end of a command that succeeded: leave the process group now, not at interpreter exit."
     training = sys.modules.get('naruto_core.training')   # imported by the commands that train; --help stays light
-    if training is not None: training.leave_group(wait=True)
+    if training is not None: training.leave_group()
 
 def main(argv=None) -> int:
     "Entry point of the `naruto` console script."

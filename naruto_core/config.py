@@ -128,6 +128,10 @@ class GenConfig:
         _choice(self, 'fusion', ('final', 'depth'))
         _choice(self, 'bridge_kind', ('cross', 'joint'))
         _choice(self, 'bridge_kv', ('own', 'block'))
+        _check(self.bridge_kv == 'own' or self.bridge_kind == 'joint',
+               f"GenConfig.bridge_kv='block' is a joint bridge's reading (bridge_kind='joint'), got bridge_kind={self.bridge_kind!r}")
+        _check(not (self.bridge_kv == 'block' and self.caption_grad == 'bridges'),
+               "GenConfig.caption_grad='bridges' trains the bridges' own projections, which bridge_kv='block' does not have")
         _choice(self, 'caption_grad', ('all', 'bridges', 'text'))
         _check(self.caption_weight >= 0, f"GenConfig.caption_weight must be >= 0, got {self.caption_weight}")
         _check(self.text_layers >= 0, f"GenConfig.text_layers must be >= 0 (0 = layers), got {self.text_layers}")

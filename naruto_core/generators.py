@@ -164,8 +164,8 @@ class GeneratorBundle:
     def device(self): return next(self.model.parameters()).device
     @property
     def captions(self) -> bool:
-        "Whether it learned to caption: a text head trained image -> text, i.e. a run that starts in stage 2A."
-        return self.model.can_caption and self.cfg.gen.stage == '2A'
+        "Whether it learned to caption: a text head trained image -> text (a run that starts in stage 2A, or kept its 2A weights)."
+        return self.model.can_caption and (self.cfg.gen.stage == '2A' or (Path(self.path)/RunDir.CAPTIONER).is_dir())
 
 def load_generator(
     run,                         # a generator run directory, or hf://USER/NAME[@REVISION] (a run pushed to the Hub)
@@ -191,7 +191,7 @@ def load_generator(
     model = make_generator(meta['model'], cfg.gen, space)
     if which == 'captioner' and not model.can_caption:
         raise NarutoError(f"captioning needs a CFTN v2 (cftn2) run trained in stage 2A; '{run.path}' is '{meta['model']}'")
-    if which == 'captioner' and cfg.gen.stage != '2A':
+    if which == 'captioner' and cfg.gen.stage != '2A' and not (run.path/RunDir.CAPTIONER).is_dir():   # (a 2A run resumed in 2B keeps them)
         raise NarutoError(f"'{run.path}' was trained in stage 2B only: its text head never learned to caption "
                           f"(captions come from a cftn2 run that starts in stage 2A, as `naruto train --model cftn2` does)")
     ck = run.weights(which)

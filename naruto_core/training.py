@@ -87,13 +87,12 @@ class DataStream:
     def load_state_dict(self, d): self.epoch, self.pos = int(d['epoch']), int(d['pos'])
 
 # %% ../nbs/02b_training.ipynb #5a7c284e
-def leave_group(wait: bool = False):
-    """Leave the process group, if this process joined one. `wait`: first wait for every rank (only where all of them
-    get here: the end of a command that succeeded). The group is destroyed while the interpreter is whole: a DDP
-    wrapper left for interpreter teardown to collect would take the group's threads down with it (SIGABRT)."""
+def leave_group():
+    """Leave the process group, if this process joined one, while the interpreter is whole: a DDP wrapper left for
+    interpreter teardown to collect would take the group's threads down with it (SIGABRT). No barrier: the last
+    checkpoint already waited for every rank, and rank 0 may still have work of its own (a W&B upload) after it."""
     if not (dist.is_available() and dist.is_initialized()): return
     gc.collect()                               # a finished run's DDP wrapper lets go of the group now
-    if wait: dist.barrier()
     dist.destroy_process_group()
     gc.collect()
 
@@ -104,7 +103,7 @@ def dist_info() -> tuple:
         if not dist.is_available(): raise NarutoError("WORLD_SIZE > 1 but this build of torch has no torch.distributed")
         if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
         dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
-        atexit.register(leave_group)       # a command that failed: leave without waiting
+        atexit.register(leave_group)       # however the command ends
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 def local_batch_size(batch_size: int, world: int, name: str = 'train_*.batch_size') -> int:

@@ -342,7 +342,6 @@ def test_image_registers_train_generate_caption_and_refuse_negative(vq_run, tmp_
     sd = load_file(run / 'checkpoint' / 'model.safetensors')
     assert tuple(sd['registers'].shape) == (2, 32)                  # tiny: dim 32
     naruto('generate', '--ckpt', run, '--prompt', 'a red circle', '--out', tmp_path / 'g.png', check=True)
-    assert Image.open(tmp_path / 'g.png').size[0] > 0
     assert naruto('caption', '--ckpt', run, '--image', tmp_path / 'g.png', check=True).stdout.strip()
     assert 'image_registers' in one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny',
                                                       '--set', 'gen.image_registers=-1', '--out', tmp_path / 'bad'))
@@ -362,3 +361,10 @@ def test_stage_2B_only_run_refuses_to_caption_and_still_evaluates(vq_run, tmp_pa
     assert not load_generator(run, device='cpu').captions
     r = naruto('eval', '--ckpt', run, '--mode', 'oneshot', '--num_prompts', '8', '--judge_steps', '0', check=True)
     assert json.loads(r.stdout).get('caption_accuracy') is None
+    # a run that trained in 2A and was resumed in 2B keeps its stage-2A weights: it still captions
+    run2 = tmp_path / 'a_then_b'
+    naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--out', run2, check=True)   # tiny: 2A to step 10
+    naruto('train', '--model', 'cftn2', '--stage', '2B', '--vqvae', vq_run, '--preset', 'tiny', '--max_steps', '24',
+           '--out', run2, check=True)
+    assert load_generator(run2, device='cpu').captions
+    assert naruto('caption', '--ckpt', run2, '--image', tmp_path / 'g.png', check=True).stdout.strip()

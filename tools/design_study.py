@@ -67,10 +67,11 @@ STUDY = {
 }
 
 
-def _textblind():
+def register_diagnostics():
     """A diagnostic generator, registered as 'cftn_textblind': CFTN (one sequence [caption; image], the same weights and
     FLOPs) whose caption tokens attend to the caption only, as CFTN v2's text tower does in generation. What it loses
-    against CFTN is what a caption that never reads the picture costs, whatever the two towers do."""
+    against CFTN is what a caption that never reads the picture costs, whatever the two towers do. Registered in this
+    process only (by `main` and `tools/step_ratio.py`): `naruto eval` cannot open its runs, the study scores them."""
     import torch
     from naruto_core.cftn import CFTN
     from naruto_core.generators import register_generator
@@ -87,9 +88,6 @@ def _textblind():
             for blk in self.blocks: x = blk(x, mask=mask)
             return self.head(self.norm(x[:, T:])), None
     register_generator('cftn_textblind', CFTNTextBlind)
-    return CFTNTextBlind
-
-CFTNTextBlind = _textblind()
 
 # decoding modes: name -> (mode, guidance); autoregressive models decode in raster order only ('ar')
 MODES = {'oneshot': ('oneshot', 0.0), 'iterative': ('iterative', 0.0), 'iterative_g1': ('iterative', 1.0), 'ar': (None, 0.0)}
@@ -238,6 +236,7 @@ def main(argv=None):
         into = a.into if a.into != p.get_default('into') else 'nbs/results/design_study.json'
         return append_round(a.append_round[0], a.append_round[1:], into)
     if not (a.vqvae and a.out): sys.exit('--vqvae and --out are needed to run entries')
+    register_diagnostics()
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     pins = {m: int(n) for m, n in (kv.split('=') for kv in a.steps.split(',') if kv)}
     for name in a.names or list(STUDY):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS_OFFLINE', '1'); os.environ.setdefault('WANDB_MODE', 'disabled')
 sys.path.insert(0, str(Path(__file__).parent))
-from design_study import STUDY, config      # noqa: E402  the study's entries and configs: preset, data set, schedule
+from design_study import STUDY, config, register_diagnostics   # noqa: E402  the study's entries and configs
 
 
 def step_seconds(name, vqvae, preset, spec, steps):
@@ -36,6 +36,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     from naruto_core.config import read_config
     spec = read_config(Path(a.vqvae)/'config.yaml').data.spec
+    register_diagnostics()
     rounds = []
     for i in range(a.rounds):
         order = a.models if i % 2 == 0 else a.models[::-1]        # alternate the order: no model always runs first
