@@ -43,12 +43,15 @@ class CFTN(Generator):
         self.norm, self.head = nn.LayerNorm(D), nn.Linear(D, K)
         self.apply(init_weights); init_positions(self.text_pos)
 
+    def attention_mask(self, text: Tensor, image: Tensor) -> Tensor:
+        "(B, 1, T+N) True = may be read: every token reads every real caption token and every image token."
+        return torch.cat([text != self.space.pad_id, torch.ones_like(image, dtype=torch.bool)], 1)[:, None, :]
+
     def forward(self, text: Tensor, image: Tensor, return_text: bool = True) -> tuple:
         "text (B, T), image (B, N) with K = masked -> (image logits (B, N, K), None): CFTN predicts no text."
         T = text.shape[1]
         x = torch.cat([self.text_emb(text) + self.text_pos[:T], self.img_emb(image) + self.img_pos()], 1)  # (B, T+N, D)
-        keys = torch.cat([text != self.space.pad_id, torch.ones_like(image, dtype=torch.bool)], 1)        # (B, T+N)
-        mask = keys[:, None, :]                                                                             # (B, 1, T+N)
+        mask = self.attention_mask(text, image)
         for blk in self.blocks: x = blk(x, mask=mask)
         return self.head(self.norm(x[:, T:])), None                                                        # (B, N, K)
 

@@ -146,6 +146,10 @@ def resolve_run(
     except Exception as e: raise _hub_error(spec, rev, e) from e
 
 # %% ../nbs/06a_generators.ipynb #31386b23
+def _captions_trained(cfg: Config, path) -> bool:
+    "Whether a run's text head learned to caption: it started in stage 2A, or kept its 2A weights (a 2A run resumed in 2B)."
+    return cfg.gen.stage == '2A' or (Path(path)/RunDir.CAPTIONER).is_dir()
+
 @dataclass
 class GeneratorBundle:
     "A trained generator with everything needed to turn prompts into images."
@@ -165,7 +169,7 @@ class GeneratorBundle:
     @property
     def captions(self) -> bool:
         "Whether it learned to caption: a text head trained image -> text (a run that starts in stage 2A, or kept its 2A weights)."
-        return self.model.can_caption and (self.cfg.gen.stage == '2A' or (Path(self.path)/RunDir.CAPTIONER).is_dir())
+        return self.model.can_caption and _captions_trained(self.cfg, self.path)
 
 def load_generator(
     run,                         # a generator run directory, or hf://USER/NAME[@REVISION] (a run pushed to the Hub)
@@ -191,7 +195,7 @@ def load_generator(
     model = make_generator(meta['model'], cfg.gen, space)
     if which == 'captioner' and not model.can_caption:
         raise NarutoError(f"captioning needs a CFTN v2 (cftn2) run trained in stage 2A; '{run.path}' is '{meta['model']}'")
-    if which == 'captioner' and cfg.gen.stage != '2A' and not (run.path/RunDir.CAPTIONER).is_dir():   # (a 2A run resumed in 2B keeps them)
+    if which == 'captioner' and not _captions_trained(cfg, run.path):
         raise NarutoError(f"'{run.path}' was trained in stage 2B only: its text head never learned to caption "
                           f"(captions come from a cftn2 run that starts in stage 2A, as `naruto train --model cftn2` does)")
     ck = run.weights(which)

@@ -73,21 +73,16 @@ def register_diagnostics():
     FLOPs) whose caption tokens attend to the caption only, as CFTN v2's text tower does in generation. What it loses
     against CFTN is what a caption that never reads the picture costs, whatever the two towers do. Registered in this
     process only (by `main` and `tools/step_ratio.py`): `naruto eval` cannot open its runs, the study scores them."""
-    import torch
     from naruto_core.cftn import CFTN
     from naruto_core.generators import register_generator
 
     class CFTNTextBlind(CFTN):
-        def forward(self, text, image, return_text=True):
+        def attention_mask(self, text, image):
             T, N = text.shape[1], image.shape[1]
-            x = torch.cat([self.text_emb(text) + self.text_pos[:T], self.img_emb(image) + self.img_pos()], 1)
-            real = text != self.space.pad_id
-            keys = torch.cat([real, torch.ones_like(image, dtype=torch.bool)], 1)                           # (B, T+N)
-            mask = keys[:, None, :].repeat(1, T + N, 1)                                                    # (B, T+N, T+N)
-            mask[:, :T, T:] = False                                                                         # captions: blind to the image
-            mask[:, :T, :T] |= ~real.any(1)[:, None, None]      # an all-padding caption reads all of itself, not nothing (NaN)
-            for blk in self.blocks: x = blk(x, mask=mask)
-            return self.head(self.norm(x[:, T:])), None
+            mask = super().attention_mask(text, image).repeat(1, T + N, 1)                             # (B, T+N, T+N)
+            mask[:, :T, T:] = False                                                                     # captions: blind to the image
+            mask[:, :T, :T] |= ~mask[:, :T, :T].any(-1, keepdim=True)   # an all-padding caption reads all of itself, not nothing (NaN)
+            return mask
     register_generator('cftn_textblind', CFTNTextBlind)
 
 # decoding modes: name -> (mode, guidance); autoregressive models decode in raster order only ('ar')
