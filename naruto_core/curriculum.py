@@ -16,13 +16,18 @@ from .generators import GENERATORS, make_generator, null_like
 from .training import unwrap
 
 # %% auto #0
-__all__ = ['stage_at', 'GeneratorLoss']
+__all__ = ['stage_at', 'curriculum_plan', 'GeneratorLoss']
 
 # %% ../nbs/10_curriculum.ipynb #30950113
 def stage_at(cfg: GenConfig, step: int) -> str:
     "The curriculum stage at `step`: 2A until `switch_step` (when set), then 2B."
     if cfg.stage == '2A' and cfg.switch_step and step >= cfg.switch_step: return '2B'
     return cfg.stage
+
+def curriculum_plan(cfg: GenConfig) -> str:
+    "The curriculum `cfg` trains, in words (what the demo and the logs say)."
+    if cfg.stage == '2B': return 'stage 2B only (generation)'
+    return f'stage 2A then 2B (switch at step {cfg.switch_step})' if cfg.switch_step else 'stage 2A only'
 
 # %% ../nbs/10_curriculum.ipynb #45c0ba56
 class GeneratorLoss:

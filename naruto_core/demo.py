@@ -11,6 +11,7 @@ from pathlib import Path
 from .callosal import plot_gates
 from .codes import cache_codes, evaluate_vqvae, load_vqvae, train_vqvae
 from .config import NarutoError
+from .curriculum import curriculum_plan
 from .data import data_splits, load_data
 from .evaluation import demo_samples, evaluate_generator
 from .gallery import log_report, sample_val_fn
@@ -118,7 +119,7 @@ def run_demo(
     train_vqvae(cfg, vq_dir, use_wandb=use_wandb); secs['vqvae'] = time.time() - t; t = time.time()
     print(f"[2/4] codes -> {vq_dir/'codes'}", file=sys.stderr)
     cache_codes(vq_dir, splits=data_splits(cfg.data.spec)); secs['codes'] = time.time() - t; t = time.time()
-    print(f"[3/4] CFTN v2, stage 2A then 2B (switch at step {cfg.gen.switch_step}) -> {gen_dir}", file=sys.stderr)
+    print(f"[3/4] CFTN v2, {curriculum_plan(cfg.gen)} -> {gen_dir}", file=sys.stderr)
     gcfg = run_config(gen_dir, preset, o)
     shown = sample_val_fn(gen_dir, vq_dir, prompts=DEMO_PROMPTS if cfg.data.spec == 'shapes' else None) if use_wandb else None
     train_generator(gcfg, 'cftn2', vq_dir, gen_dir, use_wandb=use_wandb, extra_val=shown); secs['cftn2'] = time.time() - t; t = time.time()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS_OFFLINE', '1'); os.environ.setdefault('WANDB_MODE', 'disabled')
 
-# name: (mode, guidance, temperature, guidance schedule, choice temperature or None for the sampler's own[, revise])
+# name: (mode, guidance, temperature, guidance schedule, choice temperature or None for the sampler's own[, revise[, passes (12)]])
 SETTINGS = {
     'oneshot':      ('oneshot', 0.0, 1.0, 'constant', None),
     'oneshot_g1':   ('oneshot', 1.0, 1.0, 'constant', None),
@@ -34,8 +34,23 @@ SETTINGS = {
     'rv50_g1_c0':   ('iterative', 1.0, 1.0, 'constant', 0.0, 0.5),
     'rv50_g1_t0':   ('iterative', 1.0, 0.0, 'constant', None, 0.5),  # argmax at every pass
     'rv25_g0':      ('iterative', 0.0, 1.0, 'constant', None, 0.25),
+    # round 13: guidance held constant above 1 (the ramps above average half their top), and fewer passes
+    'oneshot_g2':   ('oneshot', 2.0, 1.0, 'constant', None),
+    'it_g2':        ('iterative', 2.0, 1.0, 'constant', None),
+    'it_g3':        ('iterative', 3.0, 1.0, 'constant', None),
+    'it_g2_t05':    ('iterative', 2.0, 0.5, 'constant', None),
+    'it4_g1':       ('iterative', 1.0, 1.0, 'constant', None, 0.0, 4),
+    'it4_g2':       ('iterative', 2.0, 1.0, 'constant', None, 0.0, 4),
+    'it2_g1':       ('iterative', 1.0, 1.0, 'constant', None, 0.0, 2),
+    'it6_g1':       ('iterative', 1.0, 1.0, 'constant', None, 0.0, 6),
+    'it8_g1':       ('iterative', 1.0, 1.0, 'constant', None, 0.0, 8),
+    'it4_g0':       ('iterative', 0.0, 1.0, 'constant', None, 0.0, 4),
+    # the sampling temperature anneals with the pass (1 - s/steps), so more passes sample colder: 12 passes at a higher start
+    'it_g1_t15':    ('iterative', 1.0, 1.5, 'constant', None),
+    'it_g1_t2':     ('iterative', 1.0, 2.0, 'constant', None),
 }
-KEYS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'kid', 'degenerate_share', 'seconds_per_image')
+KEYS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'kid', 'degenerate_share', 'seconds_per_image',
+        'prompt_accuracy', 'seen_prompt_accuracy', 'heldout_prompt_accuracy')     # the last three: shapes runs (the probe)
 
 
 def validation_prompts(b, seed, n=200):
@@ -47,10 +62,15 @@ def validation_prompts(b, seed, n=200):
 
 
 def judge(b, setting, seed, asked=None):
-    "The in-domain figures of bundle `b` decoded with `setting`: on validation prompts `asked` (retrieval: `seed`'s draw), or as reported."
+    """The in-domain figures of bundle `b` decoded with `setting`: on validation prompts `asked` (retrieval: `seed`'s draw), or as
+    reported. A `shapes` run is scored by the probe instead, on its validation prompts (`eval_prompts(seed=seed)`) or the reports' (seed 0)."""
     from naruto_core.clip import judge_generator
-    mode, g, t, sched, ct, *rv = SETTINGS[setting]
-    kw = dict(mode=mode, steps=12, guidance=g, temperature=t, guidance_schedule=sched, choice_temperature=ct, revise=rv[0] if rv else 0.0)
+    st = SETTINGS[setting]
+    mode, g, t, sched, ct, rv, passes = st + (0.0, 12)[len(st) - 5:]      # revise 0 and 12 passes unless given
+    kw = dict(mode=mode, steps=passes, guidance=g, temperature=t, guidance_schedule=sched, choice_temperature=ct, revise=rv)
+    if b.cfg.data.spec == 'shapes':
+        from naruto_core.evaluation import evaluate_generator
+        return evaluate_generator(b, num_prompts=200, caption=False, seed=0 if asked is None else seed, **kw)
     if asked is None: return judge_generator(b, **kw)                 # seed 0: the reports' draw
     return judge_generator(b, seed=seed, prompts=asked, **kw)
 
@@ -72,7 +92,7 @@ def main(argv=None):
     done = {(r['run'], r['setting'], r['weights']) for r in rows}
     for run in a.runs:
         b = load_generator(run, device='cpu', ema=not a.last_weights)
-        asked = None if a.report else validation_prompts(b, a.seed)    # drawn once per run, for every setting
+        asked = None if a.report else [] if b.cfg.data.spec == 'shapes' else validation_prompts(b, a.seed)   # once per run
         for s in a.settings:
             if (Path(run).name, s, b.weights) in done: continue
             t0 = time.time(); r = judge(b, s, a.seed, asked)
