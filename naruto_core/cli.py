@@ -34,13 +34,17 @@ def _sampler_flags(p):
     _flag(p, 'revise', type=float, default=0.0,
           help='masked models, --mode iterative: start from the one-shot picture and let each later pass redraw the least '
                'confident share, this much at the 2nd pass (0-1; default: %(default)s, MaskGIT: codes once kept stay)')
+    _flag(p, 'temperature_schedule', choices=['linear', 'constant'], default='linear',
+          help='masked models: the sampling temperature annealed from --temperature towards 0 over the passes, or held at it '
+               '(default: %(default)s)')
 
 def _sampler_kw(args) -> dict:
-    "`--guidance_schedule`, `--choice_temperature` and `--revise` as the sampler's keywords; values out of range are refused."
+    "The sampler flags as the sampler's keywords; values out of range are refused."
     if args.choice_temperature is not None and args.choice_temperature < 0:
         raise NarutoError(f"--choice_temperature must be >= 0, got {args.choice_temperature}")
     if not 0 <= args.revise < 1: raise NarutoError(f"--revise must be in [0, 1), got {args.revise}")
-    return dict(guidance_schedule=args.guidance_schedule, choice_temperature=args.choice_temperature, revise=args.revise)
+    return dict(guidance_schedule=args.guidance_schedule, choice_temperature=args.choice_temperature, revise=args.revise,
+                temperature_schedule=args.temperature_schedule)
 
 def _common(p, out: str | None = None, steps=True):
     _flag(p, 'preset', default=None, help='config preset: tiny | cpu | naruto (default: cpu, or the run\'s own config on resume)')

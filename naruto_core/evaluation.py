@@ -143,9 +143,9 @@ def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidanc
                        prompts: list | None = None, num_prompts: int = 200, seed: int = 0, probe=None,
                        caption: bool = True, caption_bundle=None, progress: bool | None = None,
                        guidance_schedule: str = 'constant', choice_temperature: float | None = None,
-                       revise: float = 0.0) -> dict:
+                       revise: float = 0.0, temperature_schedule: str = 'linear') -> dict:
     """Prompt accuracy (seen / held-out, one / two shapes), per attribute, caption accuracy and time per image.
-    `guidance_schedule`, `choice_temperature`, `revise`: the masked sampler's (`11_sampling`)."""
+    the schedules, `choice_temperature`, `revise`: the masked sampler's (`11_sampling`)."""
     import time
     from naruto_core.sampling import caption_images, decode_tokens, generate_tokens
     if bundle.cfg.data.spec != 'shapes':         # a figure that does not apply is not printed as if it did
@@ -165,7 +165,8 @@ def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidanc
         prompts = [p for i, p in enumerate(prompts, 1) if i not in skip]
     if not prompts: raise NarutoError("no prompt the shapes grammar can parse: the probe cannot score them")
     kw = dict(mode=mode, steps=steps, guidance=guidance, temperature=temperature, seed=seed,
-              guidance_schedule=guidance_schedule, choice_temperature=choice_temperature, revise=revise)
+              guidance_schedule=guidance_schedule, choice_temperature=choice_temperature, revise=revise,
+              temperature_schedule=temperature_schedule)
     bar = GenerationBar(bundle, len(prompts), progress=progress)
     bar.calibrate(lambda: generate_tokens(bundle, prompts[:2], **kw))           # warm-up, not timed
     t0 = time.perf_counter()
@@ -176,7 +177,7 @@ def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidanc
     rep = split_report(scores)
     res = dict(mode=mode, steps=1 if mode == 'oneshot' else steps if mode == 'iterative' else bundle.space.num_image_tokens,
                guidance=guidance, guidance_schedule=guidance_schedule, temperature=temperature, choice_temperature=choice_temperature,
-               revise=revise,
+               revise=revise, temperature_schedule=temperature_schedule,
                n_prompts=len(prompts), **prompt_accuracy(scores),
                seconds_per_image=spi)
     # chance: the same images scored against other prompts (shifted by one); a model that ignores its prompt scores this

@@ -19,8 +19,9 @@ from .tokenizer import decode_text, encode_text
 
 # %% auto #0
 __all__ = ['CHOICE_TEMPERATURE', 'CAPTION_BEAMS', 'CAPTION_RERANK', 'CAPTION_ROWS', 'guided', 'filter_logits', 'gumbel_like',
-           'sample_probs', 'remask', 'guidance_weight', 'sample_masked', 'sample_ar', 'image_loglik', 'caption_beams',
-           'sample_caption', 'generate_tokens', 'decode_tokens', 'generate', 'caption_images']
+           'sample_probs', 'remask', 'guidance_weight', 'sampling_temperature', 'sample_masked', 'sample_ar',
+           'image_loglik', 'caption_beams', 'sample_caption', 'generate_tokens', 'decode_tokens', 'generate',
+           'caption_images']
 
 # %% ../nbs/11_sampling.ipynb #5a619c14
 def guided(fn, text: Tensor, null: Tensor | None, guidance: float, *args) -> Tensor:
@@ -68,11 +69,17 @@ def guidance_weight(guidance: float, decided: float, schedule: str = 'constant')
     if schedule == 'linear': return guidance * decided
     raise NarutoError(f"guidance_schedule must be 'constant' or 'linear', got {schedule!r}")
 
+def sampling_temperature(temperature: float, s: int, steps: int, schedule: str = 'linear') -> float:
+    "The sampling temperature at pass `s` of `steps`: annealed linearly from `temperature` towards 0, or held constant."
+    if schedule == 'linear': return temperature * (1 - s / steps)
+    if schedule == 'constant': return temperature
+    raise NarutoError(f"temperature_schedule must be 'linear' or 'constant', got {schedule!r}")
+
 @torch.no_grad()
 def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: float = 0.0, temperature: float = 1.0,
                   top_k: int = 0, choice_temperature: float | None = None, generator: torch.Generator | None = None,
                   greedy: bool | None = None, history: list | None = None, init: Tensor | None = None,
-                  guidance_schedule: str = 'constant', revise: float = 0.0) -> Tensor:
+                  guidance_schedule: str = 'constant', revise: float = 0.0, temperature_schedule: str = 'linear') -> Tensor:
     """Image tokens (B, N) for captions `text` (B, T) by MaskGIT decoding in `steps` passes (1 = one-shot); `init`: codes kept, K = decode.
     `revise` > 0: the first pass decodes every position (most likely code), each later pass puts the least confident share back to mask."""
     sp = model.space; B, N, K = text.shape[0], sp.num_image_tokens, sp.codebook_size
@@ -80,7 +87,7 @@ def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: flo
     choice_temperature = CHOICE_TEMPERATURE if choice_temperature is None else choice_temperature
     if choice_temperature < 0: raise NarutoError(f"choice_temperature must be >= 0, got {choice_temperature}")
     if not 0 <= revise < 1: raise NarutoError(f"revise must be in [0, 1), got {revise}")
-    guidance_weight(0.0, 0.0, guidance_schedule)                                # validates the schedule
+    guidance_weight(0.0, 0.0, guidance_schedule); sampling_temperature(1.0, 0, 1, temperature_schedule)   # validate the schedules
     cond = model.condition(torch.cat([text, null_like(text, sp)]) if guidance else text)   # the caption, read once
     tokens = torch.full((B, N), K, dtype=torch.long, device=text.device) if init is None else init.clone()
     todo = (tokens == K).sum(1)                                                 # (B,) positions to decode
@@ -92,7 +99,7 @@ def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: flo
             tokens = remask(tokens, noisy, mine, n_back, K)
         unknown = tokens == K                                                   # (B, N)
         if not unknown.any(): break
-        temp = temperature * (1 - s / steps)                                   # annealed: 1st step at `temperature`
+        temp = sampling_temperature(temperature, s, steps, temperature_schedule)   # linear: 1st step at `temperature`, then colder
         logits = model.image_logits(cond, torch.cat([tokens, tokens]) if guidance else tokens)
         if guidance:
             w = guidance_weight(guidance, 1 - unknown.sum().item() / max(1, todo.sum().item()), guidance_schedule)
@@ -204,8 +211,8 @@ def sample_caption(model: nn.Module, codes: Tensor, steps: int = 0, beams: int =
 def generate_tokens(bundle: GeneratorBundle, prompts: list, mode: str | None = None, steps: int = 12,
                     guidance: float = GUIDANCE, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
                     batch_size: int = 64, guidance_schedule: str = 'constant',
-                    choice_temperature: float | None = None, revise: float = 0.0) -> Tensor:
-    "Image tokens (len(prompts), N) for `prompts`; `guidance_schedule`, `choice_temperature`, `revise`: as `sample_masked`."
+                    choice_temperature: float | None = None, revise: float = 0.0, temperature_schedule: str = 'linear') -> Tensor:
+    "Image tokens (len(prompts), N) for `prompts`; the schedules, `choice_temperature`, `revise`: as `sample_masked`."
     m = bundle.model; mode = mode or m.default_mode
     if mode not in ('oneshot', 'iterative', 'ar'): raise NarutoError(f"unknown mode '{mode}' (oneshot, iterative, ar)")
     if mode not in m.modes:
@@ -225,7 +232,7 @@ def generate_tokens(bundle: GeneratorBundle, prompts: list, mode: str | None = N
                                  temperature=max(temperature, 1e-6), top_k=top_k, generator=g,
                                  greedy=True if mode == 'oneshot' or temperature == 0 else False,
                                  guidance_schedule=guidance_schedule, choice_temperature=choice_temperature,
-                                 revise=revise if mode == 'iterative' else 0.0)
+                                 revise=revise if mode == 'iterative' else 0.0, temperature_schedule=temperature_schedule)
         out.append(toks)
     return torch.cat(out)
 

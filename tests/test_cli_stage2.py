@@ -38,20 +38,20 @@ def test_generate_every_model(runs, tmp_path, model, mode):
 
 
 def test_sampler_schedules_reach_the_sampler(runs, tmp_path):
-    "`--guidance_schedule`, `--choice_temperature` and `--revise` change the pictures of `generate` and are recorded by `eval`."
+    "`--guidance_schedule`, `--choice_temperature`, `--revise`, `--temperature_schedule` change `generate`'s pictures; `eval` records them."
     base = ['--ckpt', runs['cftn2'], '--mode', 'iterative', '--steps', 4, '--guidance', 3]
     pngs = {}
     for name, extra in (('default', []), ('linear', ['--guidance_schedule', 'linear']), ('nonoise', ['--choice_temperature', 0]),
-                        ('revise', ['--revise', 0.5])):
+                        ('revise', ['--revise', 0.5]), ('tconst', ['--temperature_schedule', 'constant'])):
         pngs[name] = tmp_path / f'{name}.png'
         naruto('generate', *base, '--prompt', 'a large red circle in the center on a white background', '--num_samples', 4,
                '--out', pngs[name], *extra, check=True)
     pix = {k: Image.open(v).tobytes() for k, v in pngs.items()}
-    assert pix['linear'] != pix['default'] and pix['nonoise'] != pix['default'] and pix['revise'] != pix['default']
+    assert all(pix[k] != pix['default'] for k in ('linear', 'nonoise', 'revise', 'tconst'))
     r = naruto('eval', *base, '--guidance_schedule', 'linear', '--choice_temperature', 0, '--revise', 0.25, '--num_prompts', 10,
-               '--judge_steps', 0, check=True)
+               '--temperature_schedule', 'constant', '--judge_steps', 0, check=True)
     res = json.loads(r.stdout)
-    assert (res['guidance_schedule'], res['choice_temperature'], res['revise']) == ('linear', 0, 0.25)
+    assert (res['guidance_schedule'], res['choice_temperature'], res['revise'], res['temperature_schedule']) == ('linear', 0, 0.25, 'constant')
 
 
 def test_generator_records_its_vqvae(runs, vq_run):
@@ -170,7 +170,7 @@ def test_caption_beams_score_is_the_captions_likelihood_and_rerank_chooses_by_th
     (['--mode', 'ar'], 'ar'), (['--steps', '0'], 'steps'), (['--num_samples', '0'], 'num_samples'),
     (['--out', 'picture.jpg'], '.png'), (['--temperature', '-1'], 'temperature'),
     (['--choice_temperature', '-1'], 'choice_temperature'),
-    (['--revise', '1'], 'revise')])
+    (['--revise', '1'], 'revise'), (['--temperature_schedule', 'cosine'], 'temperature_schedule')])
 def test_generate_bad_flags(runs, args, needle):
     line = one_line_error(naruto('generate', '--ckpt', runs['cftn2'], '--prompt', 'a red circle', *args))
     assert needle in line

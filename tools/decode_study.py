@@ -15,7 +15,8 @@ from pathlib import Path
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS_OFFLINE', '1'); os.environ.setdefault('WANDB_MODE', 'disabled')
 
-# name: (mode, guidance, temperature, guidance schedule, choice temperature or None for the sampler's own[, revise[, passes (12)]])
+# name: (mode, guidance, temperature, guidance schedule, choice temperature or None for the sampler's own
+#        [, revise (0)[, passes (12)[, temperature schedule ('linear')]]])
 SETTINGS = {
     'oneshot':      ('oneshot', 0.0, 1.0, 'constant', None),
     'oneshot_g1':   ('oneshot', 1.0, 1.0, 'constant', None),
@@ -48,6 +49,13 @@ SETTINGS = {
     # the sampling temperature anneals with the pass (1 - s/steps), so more passes sample colder: 12 passes at a higher start
     'it_g1_t15':    ('iterative', 1.0, 1.5, 'constant', None),
     'it_g1_t2':     ('iterative', 1.0, 2.0, 'constant', None),
+    # ... or the temperature held constant at every pass (`temperature_schedule='constant'`): the same heat whatever the passes
+    'it_g1_tc':     ('iterative', 1.0, 1.0, 'constant', None, 0.0, 12, 'constant'),
+    'it4_g1_tc':    ('iterative', 1.0, 1.0, 'constant', None, 0.0, 4, 'constant'),
+    'it2_g1_tc':    ('iterative', 1.0, 1.0, 'constant', None, 0.0, 2, 'constant'),
+    'it_g1_tc07':   ('iterative', 1.0, 0.7, 'constant', None, 0.0, 12, 'constant'),
+    'it4_g1_tc07':  ('iterative', 1.0, 0.7, 'constant', None, 0.0, 4, 'constant'),
+    'it2_g1_tc07':  ('iterative', 1.0, 0.7, 'constant', None, 0.0, 2, 'constant'),
 }
 KEYS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'kid', 'degenerate_share', 'seconds_per_image',
         'prompt_accuracy', 'seen_prompt_accuracy', 'heldout_prompt_accuracy')     # the last three: shapes runs (the probe)
@@ -66,8 +74,9 @@ def judge(b, setting, seed, asked=None):
     reported. A `shapes` run is scored by the probe instead, on its validation prompts (`eval_prompts(seed=seed)`) or the reports' (seed 0)."""
     from naruto_core.clip import judge_generator
     st = SETTINGS[setting]
-    mode, g, t, sched, ct, rv, passes = st + (0.0, 12)[len(st) - 5:]      # revise 0 and 12 passes unless given
-    kw = dict(mode=mode, steps=passes, guidance=g, temperature=t, guidance_schedule=sched, choice_temperature=ct, revise=rv)
+    mode, g, t, sched, ct, rv, passes, tsched = st + (0.0, 12, 'linear')[len(st) - 5:]   # the sampler's own unless given
+    kw = dict(mode=mode, steps=passes, guidance=g, temperature=t, guidance_schedule=sched, choice_temperature=ct, revise=rv,
+              temperature_schedule=tsched)
     if b.cfg.data.spec == 'shapes':
         from naruto_core.evaluation import evaluate_generator
         return evaluate_generator(b, num_prompts=200, caption=False, seed=0 if asked is None else seed, **kw)
