@@ -61,6 +61,8 @@ STUDY = {
     'cftn2_bkv':            ('cftn2', ['gen.bridge_kv=block']),     # the bridges read the text through the block's own key/value projection (round 12)
     'cftn2_reg8':           ('cftn2', ['gen.image_registers=8']),   # 8 learned tokens beside the image's in the image tower (round 12)
     'cftn2_bkv_2B':         ('cftn2', ['gen.bridge_kv=block', 'gen.stage=2B', 'gen.switch_frac=0']),   # both, generation only (round 12)
+    'cftn2_cw0':            ('cftn2', ['gen.caption_weight=0']),   # round 14, a diagnostic: 2A's captioning rows stay, their loss is not trained
+    'cftn2_untied_cgtext':  ('cftn2', ['gen.tie_towers=false', 'gen.caption_grad=text']),   # round 14: the caption loss never reaches the image tower's blocks
     'cftn_textblind':       ('cftn_textblind', []),  # diagnostic (round 12): CFTN whose caption tokens never read the image tokens
     'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
     'lstm':                 ('lstm', []),
