@@ -8,6 +8,7 @@ No training: every setting decodes the same checkpoints. The choice is made on *
 figure uses: train captions drawn with `--seed` (1; the reported retrieval draws seed 0's), asked once for the R-precision
 and KID (against the val pictures) and once more, another draw, for retrieval against their own pictures. `--report` scores
 the given settings the way the reports do (`judge_generator`'s seed-0 draw: every val caption, then 200 train captions).
+A `shapes` run is scored by the attribute probe instead (`eval_prompts(seed=--seed)`; `--report`: the demo's seed 0).
 One JSON row per (run, setting), the run by its folder's name; rows already in OUT are kept, so a rerun resumes.
 """
 import argparse, json, os, sys, time
