@@ -119,8 +119,8 @@ def run_demo(
     train_vqvae(cfg, vq_dir, use_wandb=use_wandb); secs['vqvae'] = time.time() - t; t = time.time()
     print(f"[2/4] codes -> {vq_dir/'codes'}", file=sys.stderr)
     cache_codes(vq_dir, splits=data_splits(cfg.data.spec)); secs['codes'] = time.time() - t; t = time.time()
-    print(f"[3/4] CFTN v2, {curriculum_plan(cfg.gen)} -> {gen_dir}", file=sys.stderr)
     gcfg = run_config(gen_dir, preset, o)
+    print(f"[3/4] CFTN v2, {curriculum_plan(gcfg.gen)} -> {gen_dir}", file=sys.stderr)
     shown = sample_val_fn(gen_dir, vq_dir, prompts=DEMO_PROMPTS if cfg.data.spec == 'shapes' else None) if use_wandb else None
     train_generator(gcfg, 'cftn2', vq_dir, gen_dir, use_wandb=use_wandb, extra_val=shown); secs['cftn2'] = time.time() - t; t = time.time()
     shapes = cfg.data.spec == 'shapes'

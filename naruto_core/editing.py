@@ -141,6 +141,7 @@ def edit_tokens(
     guidance_schedule: str = 'constant',   # as `sample_masked`: 'constant' or 'linear' (ramps with the share decided)
     choice_temperature: float | None = None,   # as `sample_masked`: noise on the confidences that choose what is kept
     revise: float = 0.0,        # as `sample_masked`: iterative passes after the first redraw the least confident share
+    temperature_schedule: str = 'linear',   # as `sample_masked`: the sampling temperature annealed over the passes, or held
 ) -> Tensor:                    # (B, N) codes: `codes` where `keep`, the rest decoded
     "Codes with the positions outside `keep` redrawn for `prompts` by masked decoding."
     check_editable(bundle, mode, steps, temperature)
@@ -157,7 +158,8 @@ def edit_tokens(
         out.append(sample_masked(bundle.model, text, steps=1 if mode == 'oneshot' else steps, guidance=guidance,
                                  temperature=max(temperature, 1e-6), top_k=top_k, generator=g,
                                  greedy=mode == 'oneshot' or temperature == 0, init=init, guidance_schedule=guidance_schedule,
-                                 choice_temperature=choice_temperature, revise=revise if mode == 'iterative' else 0.0))
+                                 choice_temperature=choice_temperature, revise=revise if mode == 'iterative' else 0.0,
+                                 temperature_schedule=temperature_schedule))
     return torch.cat(out)
 
 # %% ../nbs/11b_edit.ipynb #e1d70019
