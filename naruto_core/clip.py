@@ -221,7 +221,7 @@ def judge_generator(bundle, mode: str | None = None, steps: int = 12, guidance: 
                     prompts: list | None = None, progress: bool | None = None, guidance_schedule: str = 'constant',
                     choice_temperature: float | None = None, revise: float = 0.0, temperature_schedule: str = 'linear') -> dict:
     """In-domain figures of a generator run (`load_generator`) on its own data set, with their ceilings and chance.
-    the schedules, `choice_temperature`, `revise`: the masked sampler's (`11_sampling`); `seed` draws the prompts and the noise."""
+    The schedules, `choice_temperature`, `revise`: the masked sampler's (`11_sampling`); `seed` draws the prompts and the noise."""
     from naruto_core.sampling import generate
     judge, (tr_x, tr_c), (va_x, va_c) = load_or_train_judge(bundle.cfg.data, judge_cfg, log=log, progress=progress)
     if not va_c: raise NarutoError(f"data set '{bundle.cfg.data.spec}' has no validation pictures to judge against")

@@ -145,7 +145,7 @@ def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidanc
                        guidance_schedule: str = 'constant', choice_temperature: float | None = None,
                        revise: float = 0.0, temperature_schedule: str = 'linear') -> dict:
     """Prompt accuracy (seen / held-out, one / two shapes), per attribute, caption accuracy and time per image.
-    the schedules, `choice_temperature`, `revise`: the masked sampler's (`11_sampling`)."""
+    The schedules, `choice_temperature`, `revise`: the masked sampler's (`11_sampling`)."""
     import time
     from naruto_core.sampling import caption_images, decode_tokens, generate_tokens
     if bundle.cfg.data.spec != 'shapes':         # a figure that does not apply is not printed as if it did

@@ -16,47 +16,47 @@ from pathlib import Path
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS_OFFLINE', '1'); os.environ.setdefault('WANDB_MODE', 'disabled')
 
-# name: (mode, guidance, temperature, guidance schedule, choice temperature or None for the sampler's own
-#        [, revise (0)[, passes (12)[, temperature schedule ('linear')]]])
+# name: the sampler's keywords that differ from BASE (`generate`'s own defaults, 12 passes, no guidance)
+BASE = dict(steps=12, temperature=1.0, guidance_schedule='constant', choice_temperature=None, revise=0.0, temperature_schedule='linear')
 SETTINGS = {
-    'oneshot':      ('oneshot', 0.0, 1.0, 'constant', None),
-    'oneshot_g1':   ('oneshot', 1.0, 1.0, 'constant', None),
-    'it_g0':        ('iterative', 0.0, 1.0, 'constant', None),     # "12 passes" of the design tables
-    'it_g1':        ('iterative', 1.0, 1.0, 'constant', None),     # as shipped: the entry points' guidance 1
-    'it_g1_t05':    ('iterative', 1.0, 0.5, 'constant', None),
-    'it_g1_t0':     ('iterative', 1.0, 0.0, 'constant', None),     # argmax at every pass; the choice noise stays
-    'it_g2lin':     ('iterative', 2.0, 1.0, 'linear', None),       # guidance ramping with the share decided (MAR, Muse)
-    'it_g3lin':     ('iterative', 3.0, 1.0, 'linear', None),
-    'it_g3lin_t05': ('iterative', 3.0, 0.5, 'linear', None),
-    'it_g1_c50':    ('iterative', 1.0, 1.0, 'constant', 50.0),     # more noise on what stays than the sampler's 20 (near a random order)
+    'oneshot':       dict(mode='oneshot', guidance=0.0),
+    'oneshot_g1':    dict(mode='oneshot', guidance=1.0),
+    'it_g0':         dict(mode='iterative', guidance=0.0),  # "12 passes" of the design tables
+    'it_g1':         dict(mode='iterative', guidance=1.0),  # as shipped: the entry points' guidance 1
+    'it_g1_t05':     dict(mode='iterative', guidance=1.0, temperature=0.5),
+    'it_g1_t0':      dict(mode='iterative', guidance=1.0, temperature=0.0),  # argmax at every pass; the choice noise stays
+    'it_g2lin':      dict(mode='iterative', guidance=2.0, guidance_schedule='linear'),       # guidance ramping with the share decided (MAR, Muse)
+    'it_g3lin':      dict(mode='iterative', guidance=3.0, guidance_schedule='linear'),
+    'it_g3lin_t05':  dict(mode='iterative', guidance=3.0, temperature=0.5, guidance_schedule='linear'),
+    'it_g1_c50':     dict(mode='iterative', guidance=1.0, choice_temperature=50.0),  # more noise on what stays than the sampler's 20 (near a random order)
     # revising: the one-shot picture first, then each pass puts the least confident share back to mask (25% or 50% at pass 2)
-    'rv25_g1':      ('iterative', 1.0, 1.0, 'constant', None, 0.25),
-    'rv50_g1':      ('iterative', 1.0, 1.0, 'constant', None, 0.5),
-    'rv25_g1_c0':   ('iterative', 1.0, 1.0, 'constant', 0.0, 0.25),  # least confident exactly, no noise
-    'rv50_g1_c0':   ('iterative', 1.0, 1.0, 'constant', 0.0, 0.5),
-    'rv50_g1_t0':   ('iterative', 1.0, 0.0, 'constant', None, 0.5),  # argmax at every pass
-    'rv25_g0':      ('iterative', 0.0, 1.0, 'constant', None, 0.25),
+    'rv25_g1':       dict(mode='iterative', guidance=1.0, revise=0.25),
+    'rv50_g1':       dict(mode='iterative', guidance=1.0, revise=0.5),
+    'rv25_g1_c0':    dict(mode='iterative', guidance=1.0, choice_temperature=0.0, revise=0.25),  # least confident exactly, no noise
+    'rv50_g1_c0':    dict(mode='iterative', guidance=1.0, choice_temperature=0.0, revise=0.5),
+    'rv50_g1_t0':    dict(mode='iterative', guidance=1.0, temperature=0.0, revise=0.5),  # argmax at every pass
+    'rv25_g0':       dict(mode='iterative', guidance=0.0, revise=0.25),
     # round 13: guidance held constant above 1 (the ramps above average half their top), and fewer passes
-    'oneshot_g2':   ('oneshot', 2.0, 1.0, 'constant', None),
-    'it_g2':        ('iterative', 2.0, 1.0, 'constant', None),
-    'it_g3':        ('iterative', 3.0, 1.0, 'constant', None),
-    'it_g2_t05':    ('iterative', 2.0, 0.5, 'constant', None),
-    'it4_g1':       ('iterative', 1.0, 1.0, 'constant', None, 0.0, 4),
-    'it4_g2':       ('iterative', 2.0, 1.0, 'constant', None, 0.0, 4),
-    'it2_g1':       ('iterative', 1.0, 1.0, 'constant', None, 0.0, 2),
-    'it6_g1':       ('iterative', 1.0, 1.0, 'constant', None, 0.0, 6),
-    'it8_g1':       ('iterative', 1.0, 1.0, 'constant', None, 0.0, 8),
-    'it4_g0':       ('iterative', 0.0, 1.0, 'constant', None, 0.0, 4),
+    'oneshot_g2':    dict(mode='oneshot', guidance=2.0),
+    'it_g2':         dict(mode='iterative', guidance=2.0),
+    'it_g3':         dict(mode='iterative', guidance=3.0),
+    'it_g2_t05':     dict(mode='iterative', guidance=2.0, temperature=0.5),
+    'it4_g1':        dict(mode='iterative', guidance=1.0, steps=4),
+    'it4_g2':        dict(mode='iterative', guidance=2.0, steps=4),
+    'it2_g1':        dict(mode='iterative', guidance=1.0, steps=2),
+    'it6_g1':        dict(mode='iterative', guidance=1.0, steps=6),
+    'it8_g1':        dict(mode='iterative', guidance=1.0, steps=8),
+    'it4_g0':        dict(mode='iterative', guidance=0.0, steps=4),
     # the sampling temperature anneals with the pass (1 - s/steps), so more passes sample colder: 12 passes at a higher start
-    'it_g1_t15':    ('iterative', 1.0, 1.5, 'constant', None),
-    'it_g1_t2':     ('iterative', 1.0, 2.0, 'constant', None),
+    'it_g1_t15':     dict(mode='iterative', guidance=1.0, temperature=1.5),
+    'it_g1_t2':      dict(mode='iterative', guidance=1.0, temperature=2.0),
     # ... or the temperature held constant at every pass (`temperature_schedule='constant'`): the same heat whatever the passes
-    'it_g1_tc':     ('iterative', 1.0, 1.0, 'constant', None, 0.0, 12, 'constant'),
-    'it4_g1_tc':    ('iterative', 1.0, 1.0, 'constant', None, 0.0, 4, 'constant'),
-    'it2_g1_tc':    ('iterative', 1.0, 1.0, 'constant', None, 0.0, 2, 'constant'),
-    'it_g1_tc07':   ('iterative', 1.0, 0.7, 'constant', None, 0.0, 12, 'constant'),
-    'it4_g1_tc07':  ('iterative', 1.0, 0.7, 'constant', None, 0.0, 4, 'constant'),
-    'it2_g1_tc07':  ('iterative', 1.0, 0.7, 'constant', None, 0.0, 2, 'constant'),
+    'it_g1_tc':      dict(mode='iterative', guidance=1.0, temperature_schedule='constant'),
+    'it4_g1_tc':     dict(mode='iterative', guidance=1.0, steps=4, temperature_schedule='constant'),
+    'it2_g1_tc':     dict(mode='iterative', guidance=1.0, steps=2, temperature_schedule='constant'),
+    'it_g1_tc07':    dict(mode='iterative', guidance=1.0, temperature=0.7, temperature_schedule='constant'),
+    'it4_g1_tc07':   dict(mode='iterative', guidance=1.0, temperature=0.7, steps=4, temperature_schedule='constant'),
+    'it2_g1_tc07':   dict(mode='iterative', guidance=1.0, temperature=0.7, steps=2, temperature_schedule='constant'),
 }
 KEYS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'kid', 'degenerate_share', 'seconds_per_image',
         'prompt_accuracy', 'seen_prompt_accuracy', 'heldout_prompt_accuracy')     # the last three: shapes runs (the probe)
@@ -74,10 +74,7 @@ def judge(b, setting, seed, asked=None):
     """The in-domain figures of bundle `b` decoded with `setting`: on validation prompts `asked` (retrieval: `seed`'s draw), or as
     reported. A `shapes` run is scored by the probe instead, on its validation prompts (`eval_prompts(seed=seed)`) or the reports' (seed 0)."""
     from naruto_core.clip import judge_generator
-    st = SETTINGS[setting]
-    mode, g, t, sched, ct, rv, passes, tsched = st + (0.0, 12, 'linear')[len(st) - 5:]   # the sampler's own unless given
-    kw = dict(mode=mode, steps=passes, guidance=g, temperature=t, guidance_schedule=sched, choice_temperature=ct, revise=rv,
-              temperature_schedule=tsched)
+    kw = {**BASE, **SETTINGS[setting]}
     if b.cfg.data.spec == 'shapes':
         from naruto_core.evaluation import evaluate_generator
         return evaluate_generator(b, num_prompts=200, caption=False, seed=0 if asked is None else seed, **kw)
