@@ -39,12 +39,10 @@ def _sampler_flags(p):
                '(default: %(default)s)')
 
 def _sampler_kw(args) -> dict:
-    "The sampler flags as the sampler's keywords; values out of range are refused."
-    if args.choice_temperature is not None and args.choice_temperature < 0:
-        raise NarutoError(f"--choice_temperature must be >= 0, got {args.choice_temperature}")
-    if not 0 <= args.revise < 1: raise NarutoError(f"--revise must be in [0, 1), got {args.revise}")
-    return dict(guidance_schedule=args.guidance_schedule, choice_temperature=args.choice_temperature, revise=args.revise,
-                temperature_schedule=args.temperature_schedule)
+    "The sampler flags as one `MaskedSampling` (values out of range refused there), the keyword every entry point takes."
+    from naruto_core.sampling import MaskedSampling
+    return dict(sampling=MaskedSampling(guidance_schedule=args.guidance_schedule, temperature_schedule=args.temperature_schedule,
+                                        choice_temperature=args.choice_temperature, revise=args.revise))
 
 def _common(p, out: str | None = None, steps=True):
     _flag(p, 'preset', default=None, help='config preset: tiny | cpu | naruto (default: cpu, or the run\'s own config on resume)')

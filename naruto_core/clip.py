@@ -19,6 +19,7 @@ from .config import DataConfig, NarutoError, progress_bar
 from .data import collate, load_data
 from .evaluation import GenerationBar
 from .runs import fingerprint_bytes
+from .sampling import MaskedSampling
 from .tokenizer import encode_text, load_tokenizer, save_tokenizer, train_tokenizer
 
 # %% auto #0
@@ -218,17 +219,15 @@ def judge_ceiling(data: DataConfig, num_prompts: int = 200, seed: int = 0, judge
 
 def judge_generator(bundle, mode: str | None = None, steps: int = 12, guidance: float = 0.0, temperature: float = 1.0,
                     num_prompts: int = 200, seed: int = 0, judge_cfg: JudgeConfig = JudgeConfig(), log=None,
-                    prompts: list | None = None, progress: bool | None = None, guidance_schedule: str = 'constant',
-                    choice_temperature: float | None = None, revise: float = 0.0, temperature_schedule: str = 'linear') -> dict:
+                    prompts: list | None = None, progress: bool | None = None, sampling: MaskedSampling = MaskedSampling()) -> dict:
     """In-domain figures of a generator run (`load_generator`) on its own data set, with their ceilings and chance.
-    The schedules, `choice_temperature`, `revise`: the masked sampler's (`11_sampling`); `seed` draws the prompts and the noise."""
+    `sampling`: the masked sampler's schedules (`11_sampling`); `seed` draws the prompts and the noise."""
     from naruto_core.sampling import generate
     judge, (tr_x, tr_c), (va_x, va_c) = load_or_train_judge(bundle.cfg.data, judge_cfg, log=log, progress=progress)
     if not va_c: raise NarutoError(f"data set '{bundle.cfg.data.spec}' has no validation pictures to judge against")
     vi, ti = _draw(len(va_c), len(tr_c), num_prompts, seed)
     asked = list(prompts) if prompts else [va_c[i] for i in vi]         # the prompts drawn: given, or val captions
-    kw = dict(mode=mode, steps=steps, guidance=guidance, temperature=temperature, seed=seed, guidance_schedule=guidance_schedule,
-              choice_temperature=choice_temperature, revise=revise, temperature_schedule=temperature_schedule)
+    kw = dict(mode=mode, steps=steps, guidance=guidance, temperature=temperature, seed=seed, sampling=sampling)
     with warnings.catch_warnings():    # the data's own captions are cut to the run's length as in training, quietly
         if not prompts: warnings.filterwarnings('ignore', message='encode_text')
         bar = GenerationBar(bundle, len(asked), progress=progress)
@@ -244,8 +243,7 @@ def judge_generator(bundle, mode: str | None = None, steps: int = 12, guidance: 
         with again: drawn = generate(bundle, [tr_c[i] for i in ti], **kw)
         res.update(retrieval(judge, drawn, tr_x, ti))
     res.update(_ceiling(judge, tr_x, tr_c, va_x, va_c, vi, ti, seed))
-    res.update(mode=mode or bundle.model.default_mode, steps=steps, guidance=guidance, guidance_schedule=guidance_schedule,
-               temperature=temperature, temperature_schedule=temperature_schedule, choice_temperature=choice_temperature, revise=revise,
+    res.update(mode=mode or bundle.model.default_mode, steps=steps, guidance=guidance, temperature=temperature, **sampling.as_dict(),
                data=bundle.cfg.data.spec,
                prompts='given' if prompts else 'val captions', judge_steps=judge_cfg.steps,
                seconds_per_image=spi, note='in-domain judge trained on the training split; KID/FID are on its features, '

@@ -118,6 +118,8 @@ class GenConfig:
     caption_grad: str = 'all'  # cftn2, 2A: the caption loss trains all it reads | only the 'bridges' (text tower kept generation's)
                                #   | the 'text' tower and bridges (the image tower kept generation's)
     caption_weight: float = 1.0 # 2A: weight of the caption loss beside the picture loss
+    caption_rows: str = 'replace' # 2A: captioning rows see the whole image and give up its loss | 'joint': they
+                               #   also learn the picture, from a masked image read beside the masked caption
     oneshot_frac: float = 0.25 # share of a batch with every image token masked (trains one-shot decoding)
 
     def __post_init__(self):
@@ -133,6 +135,7 @@ class GenConfig:
         _check(not (self.bridge_kv == 'block' and self.caption_grad == 'bridges'),
                "GenConfig.caption_grad='bridges' trains the bridges' own projections, which bridge_kv='block' does not have")
         _choice(self, 'caption_grad', ('all', 'bridges', 'text'))
+        _choice(self, 'caption_rows', ('replace', 'joint'))
         _check(self.caption_weight >= 0, f"GenConfig.caption_weight must be >= 0, got {self.caption_weight}")
         _check(self.text_layers >= 0, f"GenConfig.text_layers must be >= 0 (0 = layers), got {self.text_layers}")
         _check(not self.tie_towers or self.text_layers in (0, self.layers),

@@ -60,8 +60,9 @@ class GeneratorLoss:
         gen = ~cap
         # text -> image: masked codes at a cosine ratio, some fully masked; captions dropped for guidance
         ratio = cosine_schedule(torch.rand(B, device=dev))
-        ratio = torch.where(torch.rand(B, device=dev) < self.cfg.oneshot_frac, torch.ones_like(ratio), ratio)
-        img_mask = random_mask(N, ratio) & gen[:, None]                                # (B, N)
+        ratio = torch.where((torch.rand(B, device=dev) < self.cfg.oneshot_frac) & gen, torch.ones_like(ratio), ratio)
+        learn_img = gen | cap if self.cfg.caption_rows == 'joint' else gen             # (B,) rows with a picture loss
+        img_mask = random_mask(N, ratio) & learn_img[:, None]                          # (B, N)
         img_in = codes.masked_fill(img_mask, self.sp.image_mask_id)
         txt_in = torch.where(gen[:, None], self.drop_captions(text, self.cfg.cond_drop), text)
         # image -> text: caption positions after [BOS] masked at a cosine ratio

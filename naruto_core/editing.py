@@ -18,7 +18,7 @@ from .config import GUIDANCE, NarutoError
 from .data import to_rgb
 from .generators import GeneratorBundle
 from .probe import read_attributes
-from .sampling import decode_tokens, sample_masked
+from .sampling import MaskedSampling, decode_masked, decode_tokens
 from .shapes import CENTRES, COLOURS, HELDOUT, SIZE_FRAC, Scene, Shape, caption, pil_to_tensor, render, sample_scene, tensor_to_pil
 from .tokenizer import encode_text
 
@@ -138,10 +138,7 @@ def edit_tokens(
     mode: str = 'iterative',    # 'oneshot' | 'iterative'
     steps: int = 12, guidance: float = GUIDANCE, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
     batch_size: int = 64,
-    guidance_schedule: str = 'constant',   # as `sample_masked`: 'constant' or 'linear' (ramps with the share decided)
-    choice_temperature: float | None = None,   # as `sample_masked`: noise on the confidences that choose what is kept
-    revise: float = 0.0,        # as `sample_masked`: iterative passes after the first redraw the least confident share
-    temperature_schedule: str = 'linear',   # as `sample_masked`: the sampling temperature annealed over the passes, or held
+    sampling: MaskedSampling = MaskedSampling(),   # the masked sampler's schedules, as `generate_tokens`
 ) -> Tensor:                    # (B, N) codes: `codes` where `keep`, the rest decoded
     "Codes with the positions outside `keep` redrawn for `prompts` by masked decoding."
     check_editable(bundle, mode, steps, temperature)
@@ -155,11 +152,7 @@ def edit_tokens(
         c, k = codes[i:i + batch_size].to(dev), keep[i:i + batch_size].to(dev)
         text = encode_text(bundle.tokenizer, list(prompts[i:i + batch_size]), sp.text_len).to(dev)
         init = torch.where(k, c, sp.codebook_size)                              # (b, N): hidden codes hold the mask id K
-        out.append(sample_masked(bundle.model, text, steps=1 if mode == 'oneshot' else steps, guidance=guidance,
-                                 temperature=max(temperature, 1e-6), top_k=top_k, generator=g,
-                                 greedy=mode == 'oneshot' or temperature == 0, init=init, guidance_schedule=guidance_schedule,
-                                 choice_temperature=choice_temperature, revise=revise if mode == 'iterative' else 0.0,
-                                 temperature_schedule=temperature_schedule))
+        out.append(decode_masked(bundle, text, mode, steps, guidance, temperature, top_k, g, sampling, init=init))
     return torch.cat(out)
 
 # %% ../nbs/11b_edit.ipynb #e1d70019

@@ -12,6 +12,7 @@ import torch
 
 from .config import NarutoError, progress_bar
 from .probe import AttributeProbe, load_or_train_probe, read_attributes
+from .sampling import MaskedSampling
 from .shapes import COLOURS, CaptionError, Scene, caption, image_grid, is_heldout, parse_caption, pil_to_tensor, render, sample_scene
 
 # %% auto #0
@@ -142,10 +143,9 @@ class GenerationBar:
 def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidance: float = 0.0, temperature: float = 1.0,
                        prompts: list | None = None, num_prompts: int = 200, seed: int = 0, probe=None,
                        caption: bool = True, caption_bundle=None, progress: bool | None = None,
-                       guidance_schedule: str = 'constant', choice_temperature: float | None = None,
-                       revise: float = 0.0, temperature_schedule: str = 'linear') -> dict:
+                       sampling: MaskedSampling = MaskedSampling()) -> dict:
     """Prompt accuracy (seen / held-out, one / two shapes), per attribute, caption accuracy and time per image.
-    The schedules, `choice_temperature`, `revise`: the masked sampler's (`11_sampling`)."""
+    `sampling`: the masked sampler's schedules (`11_sampling`)."""
     import time
     from naruto_core.sampling import caption_images, decode_tokens, generate_tokens
     if bundle.cfg.data.spec != 'shapes':         # a figure that does not apply is not printed as if it did
@@ -164,9 +164,7 @@ def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidanc
         skip = {i for i, _, _ in bad}                                          # 1-based
         prompts = [p for i, p in enumerate(prompts, 1) if i not in skip]
     if not prompts: raise NarutoError("no prompt the shapes grammar can parse: the probe cannot score them")
-    kw = dict(mode=mode, steps=steps, guidance=guidance, temperature=temperature, seed=seed,
-              guidance_schedule=guidance_schedule, choice_temperature=choice_temperature, revise=revise,
-              temperature_schedule=temperature_schedule)
+    kw = dict(mode=mode, steps=steps, guidance=guidance, temperature=temperature, seed=seed, sampling=sampling)
     bar = GenerationBar(bundle, len(prompts), progress=progress)
     bar.calibrate(lambda: generate_tokens(bundle, prompts[:2], **kw))           # warm-up, not timed
     t0 = time.perf_counter()
@@ -176,8 +174,7 @@ def evaluate_generator(bundle, mode: str | None = None, steps: int = 12, guidanc
     scores = prompt_scores(probe, images, prompts)
     rep = split_report(scores)
     res = dict(mode=mode, steps=1 if mode == 'oneshot' else steps if mode == 'iterative' else bundle.space.num_image_tokens,
-               guidance=guidance, guidance_schedule=guidance_schedule, temperature=temperature, choice_temperature=choice_temperature,
-               revise=revise, temperature_schedule=temperature_schedule,
+               guidance=guidance, temperature=temperature, **sampling.as_dict(),
                n_prompts=len(prompts), **prompt_accuracy(scores),
                seconds_per_image=spi)
     # chance: the same images scored against other prompts (shifted by one); a model that ignores its prompt scores this

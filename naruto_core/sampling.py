@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -18,10 +19,10 @@ from .generators import Generator, GeneratorBundle, null_like
 from .tokenizer import decode_text, encode_text
 
 # %% auto #0
-__all__ = ['CHOICE_TEMPERATURE', 'CAPTION_BEAMS', 'CAPTION_RERANK', 'CAPTION_ROWS', 'guided', 'filter_logits', 'gumbel_like',
-           'sample_probs', 'remask', 'guidance_weight', 'sampling_temperature', 'sample_masked', 'sample_ar',
-           'image_loglik', 'caption_beams', 'sample_caption', 'generate_tokens', 'decode_tokens', 'generate',
-           'caption_images']
+__all__ = ['CHOICE_TEMPERATURE', 'GUIDANCE_SCHEDULES', 'TEMPERATURE_SCHEDULES', 'CAPTION_BEAMS', 'CAPTION_RERANK', 'CAPTION_ROWS',
+           'guided', 'filter_logits', 'gumbel_like', 'sample_probs', 'remask', 'guidance_weight',
+           'sampling_temperature', 'MaskedSampling', 'sample_masked', 'sample_ar', 'image_loglik', 'caption_beams',
+           'sample_caption', 'decode_masked', 'generate_tokens', 'decode_tokens', 'generate', 'caption_images']
 
 # %% ../nbs/11_sampling.ipynb #5a619c14
 def guided(fn, text: Tensor, null: Tensor | None, guidance: float, *args) -> Tensor:
@@ -62,32 +63,57 @@ def remask(pred: Tensor, conf: Tensor, unknown: Tensor, n_masked, mask_id: int) 
 
 # %% ../nbs/11_sampling.ipynb #92a18703
 CHOICE_TEMPERATURE = 20.0   # Gumbel noise on the confidences that decide what stays (MaskGIT: 4.5); measured below
+GUIDANCE_SCHEDULES = ('constant', 'linear')      # the guidance weight at every pass | ramping with the share decided
+TEMPERATURE_SCHEDULES = ('linear', 'constant')   # the sampling temperature annealed towards 0 over the passes | held
 
 def guidance_weight(guidance: float, decided: float, schedule: str = 'constant') -> float:
     "The guidance weight at a step where a share `decided` of the tokens is already fixed: constant, or ramping linearly with it."
     if schedule == 'constant': return guidance
     if schedule == 'linear': return guidance * decided
-    raise NarutoError(f"guidance_schedule must be 'constant' or 'linear', got {schedule!r}")
+    raise NarutoError(f"guidance_schedule must be one of {GUIDANCE_SCHEDULES}, got {schedule!r}")
 
 def sampling_temperature(temperature: float, s: int, steps: int, schedule: str = 'linear') -> float:
     "The sampling temperature at pass `s` of `steps`: annealed linearly from `temperature` towards 0, or held constant."
     if schedule == 'linear': return temperature * (1 - s / steps)
     if schedule == 'constant': return temperature
-    raise NarutoError(f"temperature_schedule must be 'linear' or 'constant', got {schedule!r}")
+    raise NarutoError(f"temperature_schedule must be one of {TEMPERATURE_SCHEDULES}, got {schedule!r}")
+
+@dataclass(frozen=True)
+class MaskedSampling:
+    "How the masked sampler schedules its passes: one value, checked once, from the command line or a notebook down to `sample_masked`."
+    guidance_schedule: str = 'constant'      # GUIDANCE_SCHEDULES
+    temperature_schedule: str = 'linear'     # TEMPERATURE_SCHEDULES
+    choice_temperature: float | None = None  # Gumbel noise on the confidences that decide what stays (None: CHOICE_TEMPERATURE)
+    revise: float = 0.0                      # in [0, 1): the first pass decodes every position, later passes redraw the least confident share
+
+    def __post_init__(self):
+        if self.guidance_schedule not in GUIDANCE_SCHEDULES:
+            raise NarutoError(f"guidance_schedule must be one of {GUIDANCE_SCHEDULES}, got {self.guidance_schedule!r}")
+        if self.temperature_schedule not in TEMPERATURE_SCHEDULES:
+            raise NarutoError(f"temperature_schedule must be one of {TEMPERATURE_SCHEDULES}, got {self.temperature_schedule!r}")
+        if self.choice_temperature is not None and not self.choice_temperature >= 0:
+            raise NarutoError(f"choice_temperature must be >= 0, got {self.choice_temperature}")
+        if not 0 <= self.revise < 1: raise NarutoError(f"revise must be in [0, 1), got {self.revise}")
+
+    @property
+    def choice(self) -> float:
+        "The Gumbel noise on the confidences, the default filled in."
+        return CHOICE_TEMPERATURE if self.choice_temperature is None else self.choice_temperature
+
+    def as_dict(self) -> dict:
+        "Its fields, as a report records them."
+        return asdict(self)
 
 @torch.no_grad()
 def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: float = 0.0, temperature: float = 1.0,
-                  top_k: int = 0, choice_temperature: float | None = None, generator: torch.Generator | None = None,
-                  greedy: bool | None = None, history: list | None = None, init: Tensor | None = None,
-                  guidance_schedule: str = 'constant', revise: float = 0.0, temperature_schedule: str = 'linear') -> Tensor:
+                  top_k: int = 0, generator: torch.Generator | None = None, greedy: bool | None = None,
+                  history: list | None = None, init: Tensor | None = None, sampling: MaskedSampling = MaskedSampling()) -> Tensor:
     """Image tokens (B, N) for captions `text` (B, T) by MaskGIT decoding in `steps` passes (1 = one-shot); `init`: codes kept, K = decode.
-    `revise` > 0: the first pass decodes every position (most likely code), each later pass puts the least confident share back to mask."""
+    `sampling.revise` > 0: the first pass decodes every position (most likely code), each later pass puts the least confident share back."""
     sp = model.space; B, N, K = text.shape[0], sp.num_image_tokens, sp.codebook_size
     greedy = steps == 1 if greedy is None else greedy
-    choice_temperature = CHOICE_TEMPERATURE if choice_temperature is None else choice_temperature
-    if choice_temperature < 0: raise NarutoError(f"choice_temperature must be >= 0, got {choice_temperature}")
-    if not 0 <= revise < 1: raise NarutoError(f"revise must be in [0, 1), got {revise}")
-    guidance_weight(0.0, 0.0, guidance_schedule); sampling_temperature(1.0, 0, 1, temperature_schedule)   # validate the schedules
+    choice_temperature, revise = sampling.choice, sampling.revise
+    guidance_schedule, temperature_schedule = sampling.guidance_schedule, sampling.temperature_schedule
     cond = model.condition(torch.cat([text, null_like(text, sp)]) if guidance else text)   # the caption, read once
     tokens = torch.full((B, N), K, dtype=torch.long, device=text.device) if init is None else init.clone()
     todo = (tokens == K).sum(1)                                                 # (B,) positions to decode
@@ -208,11 +234,18 @@ def sample_caption(model: nn.Module, codes: Tensor, steps: int = 0, beams: int =
 
 # %% ../nbs/11_sampling.ipynb #ef608a29
 @torch.no_grad()
+def decode_masked(bundle: GeneratorBundle, text: Tensor, mode: str, steps: int, guidance: float, temperature: float,
+                  top_k: int, generator: torch.Generator, sampling: MaskedSampling, init: Tensor | None = None) -> Tensor:
+    "One batch of a masked model's codes as `generate_tokens` and editing ask for it: 'oneshot' is one greedy pass; `init`: codes kept."
+    return sample_masked(bundle.model, text, steps=1 if mode == 'oneshot' else steps, guidance=guidance,
+                         temperature=max(temperature, 1e-6), top_k=top_k, generator=generator,
+                         greedy=mode == 'oneshot' or temperature == 0, init=init, sampling=sampling)
+
+@torch.no_grad()
 def generate_tokens(bundle: GeneratorBundle, prompts: list, mode: str | None = None, steps: int = 12,
                     guidance: float = GUIDANCE, temperature: float = 1.0, top_k: int = 0, seed: int = 0,
-                    batch_size: int = 64, guidance_schedule: str = 'constant',
-                    choice_temperature: float | None = None, revise: float = 0.0, temperature_schedule: str = 'linear') -> Tensor:
-    "Image tokens (len(prompts), N) for `prompts`; the schedules, `choice_temperature`, `revise`: as `sample_masked`."
+                    batch_size: int = 64, sampling: MaskedSampling = MaskedSampling()) -> Tensor:
+    "Image tokens (len(prompts), N) for `prompts`; `sampling`: the masked sampler's schedules (`MaskedSampling`)."
     m = bundle.model; mode = mode or m.default_mode
     if mode not in ('oneshot', 'iterative', 'ar'): raise NarutoError(f"unknown mode '{mode}' (oneshot, iterative, ar)")
     if mode not in m.modes:
@@ -227,12 +260,7 @@ def generate_tokens(bundle: GeneratorBundle, prompts: list, mode: str | None = N
     for i in range(0, len(prompts), batch_size):
         text = encode_text(bundle.tokenizer, list(prompts[i:i + batch_size]), bundle.space.text_len).to(dev)
         if mode == 'ar': toks = sample_ar(bundle.model, text, guidance, temperature, top_k, generator=g, greedy=temperature == 0)
-        else:
-            toks = sample_masked(bundle.model, text, steps=1 if mode == 'oneshot' else steps, guidance=guidance,
-                                 temperature=max(temperature, 1e-6), top_k=top_k, generator=g,
-                                 greedy=True if mode == 'oneshot' or temperature == 0 else False,
-                                 guidance_schedule=guidance_schedule, choice_temperature=choice_temperature,
-                                 revise=revise if mode == 'iterative' else 0.0, temperature_schedule=temperature_schedule)
+        else: toks = decode_masked(bundle, text, mode, steps, guidance, temperature, top_k, g, sampling)
         out.append(toks)
     return torch.cat(out)
 
