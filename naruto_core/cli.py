@@ -41,8 +41,9 @@ def _sampler_flags(p):
 def _sampler_kw(args) -> dict:
     "The sampler flags as one `MaskedSampling` (values out of range refused there), the keyword every entry point takes."
     from naruto_core.sampling import MaskedSampling
-    return dict(sampling=MaskedSampling(guidance_schedule=args.guidance_schedule, temperature_schedule=args.temperature_schedule,
-                                        choice_temperature=args.choice_temperature, revise=args.revise))
+    try: return dict(sampling=MaskedSampling(guidance_schedule=args.guidance_schedule, temperature_schedule=args.temperature_schedule,
+                                             choice_temperature=args.choice_temperature, revise=args.revise))
+    except NarutoError as e: raise NarutoError(f"--{e}") from None      # the flag's name, as the user typed it
 
 def _common(p, out: str | None = None, steps=True):
     _flag(p, 'preset', default=None, help='config preset: tiny | cpu | naruto (default: cpu, or the run\'s own config on resume)')

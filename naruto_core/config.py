@@ -118,8 +118,11 @@ class GenConfig:
     caption_grad: str = 'all'  # cftn2, 2A: the caption loss trains all it reads | only the 'bridges' (text tower kept generation's)
                                #   | the 'text' tower and bridges (the image tower kept generation's)
     caption_weight: float = 1.0 # 2A: weight of the caption loss beside the picture loss
-    caption_rows: str = 'replace' # 2A: captioning rows see the whole image and give up its loss | 'joint': they
-                               #   also learn the picture, from a masked image read beside the masked caption
+    caption_rows: str = 'replace' # 2A: captioning rows see the whole image and give up its loss | 'joint': they also
+                               #   learn the picture from a masked image, unconditionally (on a captioning row the caption
+                               #   reads the image tower, which does not read the caption)
+    caption_image_mask: float = 1.0 # caption_rows='joint': a captioning row's image is masked at the generation rows'
+                               #   draw times this (below 1 the caption reads more of the picture)
     oneshot_frac: float = 0.25 # share of a batch with every image token masked (trains one-shot decoding)
 
     def __post_init__(self):
@@ -136,6 +139,9 @@ class GenConfig:
                "GenConfig.caption_grad='bridges' trains the bridges' own projections, which bridge_kv='block' does not have")
         _choice(self, 'caption_grad', ('all', 'bridges', 'text'))
         _choice(self, 'caption_rows', ('replace', 'joint'))
+        _check(0 < self.caption_image_mask <= 1, f"GenConfig.caption_image_mask must be in (0, 1], got {self.caption_image_mask}")
+        _check(self.caption_image_mask == 1 or self.caption_rows == 'joint',
+               f"GenConfig.caption_image_mask masks the image of caption_rows='joint' rows; with {self.caption_rows!r} it would do nothing")
         _check(self.caption_weight >= 0, f"GenConfig.caption_weight must be >= 0, got {self.caption_weight}")
         _check(self.text_layers >= 0, f"GenConfig.text_layers must be >= 0 (0 = layers), got {self.text_layers}")
         _check(not self.tie_towers or self.text_layers in (0, self.layers),

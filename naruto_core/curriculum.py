@@ -62,6 +62,7 @@ class GeneratorLoss:
         ratio = cosine_schedule(torch.rand(B, device=dev))
         ratio = torch.where((torch.rand(B, device=dev) < self.cfg.oneshot_frac) & gen, torch.ones_like(ratio), ratio)
         learn_img = gen | cap if self.cfg.caption_rows == 'joint' else gen             # (B,) rows with a picture loss
+        ratio = torch.where(cap, ratio * self.cfg.caption_image_mask, ratio)             # captioning rows: less of their image hidden
         img_mask = random_mask(N, ratio) & learn_img[:, None]                          # (B, N)
         img_in = codes.masked_fill(img_mask, self.sp.image_mask_id)
         txt_in = torch.where(gen[:, None], self.drop_captions(text, self.cfg.cond_drop), text)

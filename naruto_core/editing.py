@@ -173,7 +173,7 @@ def edit(
     mask,                   # the region to redraw, on the image as given: a box (x0, y0, x1, y1), a mask file / PIL image (white) or an (H, W) tensor
     prompt: str,            # the caption of the whole edited picture
     num_samples: int = 1,
-    **kw,                   # mode ('iterative'), steps, guidance, temperature, top_k, seed: as `edit_tokens`
+    **kw,                   # mode ('iterative'), steps, guidance, temperature, top_k, seed, sampling: as `edit_tokens`
 ) -> Tensor:                # (num_samples, 3, S, S) in [-1, 1]
     "Inpainting: the codes under `mask` redrawn for `prompt`, every other code of the picture kept exactly."
     check_editable(bundle, kw.get('mode', 'iterative'), kw.get('steps', 12), kw.get('temperature', 1.0))
@@ -209,7 +209,7 @@ def extend(
     prompt: str,            # the caption of the whole extended picture
     strip: int | None = None,  # codes to add (default: a quarter of the grid)
     num_samples: int = 1,
-    **kw,                   # mode, steps, guidance, temperature, top_k, seed: as `edit_tokens`
+    **kw,                   # mode, steps, guidance, temperature, top_k, seed, sampling: as `edit_tokens`
 ) -> Tensor:                # (num_samples, 3, S, S) in [-1, 1]
     "Outpainting: the picture shifted away from `side` by a strip of codes, the strip filled for `prompt`."
     check_editable(bundle, kw.get('mode', 'iterative'), kw.get('steps', 12), kw.get('temperature', 1.0))
@@ -224,7 +224,7 @@ def vary(
     prompt: str,            # the caption of the picture
     strength: float = 0.5,  # share of the codes redrawn, in (0, 1]: 1 is a new picture for the prompt
     num_samples: int = 1,
-    **kw,                   # mode, steps, guidance, temperature, top_k, seed: as `edit_tokens`
+    **kw,                   # mode, steps, guidance, temperature, top_k, seed, sampling: as `edit_tokens`
 ) -> Tensor:                # (num_samples, 3, S, S) in [-1, 1]
     "Variations: a random share `strength` of the codes (other positions in each sample) redrawn for `prompt`."
     check_editable(bundle, kw.get('mode', 'iterative'), kw.get('steps', 12), kw.get('temperature', 1.0))
@@ -283,7 +283,7 @@ def measure_recolour(
     bundle: GeneratorBundle,  # a masked generator trained on shapes
     probe,                    # an `AttributeProbe` at the run's image size (`load_or_train_probe`)
     n: int = 200, seed: int = 0,
-    **kw,                     # mode, steps, guidance, temperature, top_k: as `edit_tokens`
+    **kw,                     # mode, steps, guidance, temperature, top_k, sampling: as `edit_tokens`
 ) -> dict:                    # edit, control, reconstruction, rendered: rates of each check; n, seconds_per_edit, images
     "Recolour one shape of `n` two-shape scenes by inpainting its box; the rates at which the probe reads the edit."
     import time

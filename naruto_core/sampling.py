@@ -87,6 +87,9 @@ class MaskedSampling:
     revise: float = 0.0                      # in [0, 1): the first pass decodes every position, later passes redraw the least confident share
 
     def __post_init__(self):
+        for k in ('revise',) + (('choice_temperature',) if self.choice_temperature is not None else ()):
+            if isinstance(getattr(self, k), bool) or not isinstance(getattr(self, k), (int, float)):
+                raise NarutoError(f"{k} must be a number, got {getattr(self, k)!r}")
         if self.guidance_schedule not in GUIDANCE_SCHEDULES:
             raise NarutoError(f"guidance_schedule must be one of {GUIDANCE_SCHEDULES}, got {self.guidance_schedule!r}")
         if self.temperature_schedule not in TEMPERATURE_SCHEDULES:

@@ -169,8 +169,8 @@ def test_caption_beams_score_is_the_captions_likelihood_and_rerank_chooses_by_th
 @pytest.mark.parametrize('args,needle', [
     (['--mode', 'ar'], 'ar'), (['--steps', '0'], 'steps'), (['--num_samples', '0'], 'num_samples'),
     (['--out', 'picture.jpg'], '.png'), (['--temperature', '-1'], 'temperature'),
-    (['--choice_temperature', '-1'], 'choice_temperature'),
-    (['--revise', '1'], 'revise'), (['--temperature_schedule', 'cosine'], 'temperature_schedule')])
+    (['--choice_temperature', '-1'], '--choice_temperature must be >= 0'),
+    (['--revise', '1'], '--revise must be in [0, 1)'), (['--temperature_schedule', 'cosine'], 'temperature_schedule')])
 def test_generate_bad_flags(runs, args, needle):
     line = one_line_error(naruto('generate', '--ckpt', runs['cftn2'], '--prompt', 'a red circle', *args))
     assert needle in line

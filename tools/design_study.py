@@ -65,7 +65,9 @@ STUDY = {
     'cftn2_untied_cgtext':  ('cftn2', ['gen.tie_towers=false', 'gen.caption_grad=text']),   # round 14: the caption loss never reaches the image tower's blocks
     'cftn2_c2':             ('cftn2', ['gen.caption_frac=0.2']),    # round 14: a fifth of each 2A batch captioning, not two fifths (weight 0.25)
     'cftn2_c2_cw50':        ('cftn2', ['gen.caption_frac=0.2', 'gen.caption_weight=0.5']),   # round 14: half the rows, twice the weight
-    'cftn2_joint_rows':     ('cftn2', ['gen.caption_rows=joint']),   # round 15: 2A's captioning rows learn the picture too (masked image and caption)
+    'cftn2_joint_rows':     ('cftn2', ['gen.caption_rows=joint']),   # round 15: 2A's captioning rows learn the picture too, unconditionally (masked image)
+    'cftn2_joint_c10':      ('cftn2', ['gen.caption_rows=joint', 'gen.caption_frac=1']),   # round 15: every 2A row captions and learns the picture unconditionally
+    'cftn2_joint_h50':      ('cftn2', ['gen.caption_rows=joint', 'gen.caption_image_mask=0.5']),   # round 15: the captioning rows' image at most half hidden
     'cftn_textblind':       ('cftn_textblind', []),  # diagnostic (round 12): CFTN whose caption tokens never read the image tokens
     'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
     'lstm':                 ('lstm', []),
