@@ -309,9 +309,21 @@ def test_caption_weight_and_caption_grad_text_train_and_refuse_bad_values(vq_run
     rows = [m for m in read_metrics(run / 'metrics.jsonl') if 'loss_i2t' in m and 'loss' in m]
     assert rows, 'stage 2A logged no caption loss'
     for m in rows: assert abs(m['loss'] - (m['loss_t2i'] + 0.25 * m['loss_i2t'])) < 1e-3 * max(1.0, m['loss']), m
-    for bad, key in (('gen.caption_weight=-1', 'caption_weight'), ('gen.caption_grad=image', 'caption_grad')):
+    for bad, key in (('gen.caption_weight=-1', 'caption_weight'), ('gen.caption_grad=image', 'caption_grad'),
+                     ('gen.caption_rows=both', 'caption_rows'), ('gen.caption_image_mask=0.5', 'caption_image_mask')):
         assert key in one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny',
                                             '--set', bad, '--out', tmp_path / 'bad'))
+
+
+def test_joint_caption_rows_learn_the_picture(vq_run, tmp_path):
+    """gen.caption_rows=joint: with every stage-2A row captioning (caption_frac=1) the picture loss is still trained
+    (with the default 'replace' those rows have none)."""
+    from naruto_core.runs import read_metrics
+    run = tmp_path / 'joint'
+    naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set', 'gen.caption_rows=joint',
+           '--set', 'gen.caption_image_mask=0.5', '--set', 'gen.caption_frac=1', '--out', run, check=True)
+    rows = [m for m in read_metrics(run / 'metrics.jsonl') if 'loss_i2t' in m and 'loss_t2i' in m]
+    assert rows and all(m['loss_t2i'] > 0 for m in rows), rows[:2]
 
 
 def test_bridge_kv_block_reads_through_the_blocks_projection(vq_run, tmp_path):
