@@ -214,7 +214,7 @@ train_gen: {max_steps: 20, batch_size: 16, lr: 2.0e-3, warmup: 2, ckpt_every: 10
 data: {image_size: 32, num_train: 8192, num_val: 256}
 text: {vocab_size: 256, max_len: 26}
 vq: {hidden: 64, res_hidden: 32, res_layers: 2, codebook_size: 256, code_dim: 32}
-gen: {dim: 128, layers: 4, heads: 4, switch_step: 800, caption_frac: 0.4, caption_weight: 0.25, caption_rows: joint, caption_image_mask: 0.5, tie_towers: true}
+gen: {dim: 128, layers: 4, heads: 4, switch_step: 800, caption_frac: 0.4, caption_weight: 0.25, tie_towers: true}
 train_vq: {max_steps: 1000, batch_size: 64, lr: 2.0e-3, warmup: 50, weight_decay: 0.0, ckpt_every: 250, log_every: 25, eval_every: 250}
 train_gen: {max_steps: 2000, batch_size: 32, lr: 2.0e-3, warmup: 100, ckpt_every: 250, log_every: 25, eval_every: 250}
 """,

@@ -24,7 +24,7 @@ STUDY = {
     'cftn2_cross_t2_2B':    ('cftn2', ['gen.bridge_kind=cross', 'gen.bridges=all', 'gen.text_layers=2', 'gen.stage=2B', 'gen.switch_frac=0']),
     'cftn2_joint_t2_2B':    ('cftn2', ['gen.bridge_kind=joint', 'gen.bridges=all', 'gen.text_layers=2', 'gen.stage=2B', 'gen.switch_frac=0']),
     'cftn2_joint_t2_c2s2':  ('cftn2', ['gen.bridge_kind=joint', 'gen.bridges=all', 'gen.text_layers=2', 'gen.caption_frac=0.2', 'gen.switch_frac=0.2']),
-    'cftn2_default':        ('cftn2', []),                          # as the preset ships it (tied towers at `cpu` from round 6, caption_weight 0.25 from 8, joint captioning rows from 15)
+    'cftn2_default':        ('cftn2', []),                          # as the preset ships it (tied towers at `cpu` from round 6, caption_weight 0.25 from 8)
     'cftn2_untied':         ('cftn2', ['gen.tie_towers=false']),    # a text tower of its own (the `cpu` preset before round 6)
     'cftn2_default_ema995': ('cftn2', ['train_gen.ema=0.995']),
     'cftn2_default_ema999': ('cftn2', ['train_gen.ema=0.999']),
@@ -68,7 +68,7 @@ STUDY = {
     'cftn2_joint_rows':     ('cftn2', ['gen.caption_rows=joint']),   # round 15: 2A's captioning rows learn the picture too, unconditionally (masked image)
     'cftn2_joint_c10':      ('cftn2', ['gen.caption_rows=joint', 'gen.caption_frac=1']),   # round 15: every 2A row captions and learns the picture unconditionally
     'cftn2_joint_h50':      ('cftn2', ['gen.caption_rows=joint', 'gen.caption_image_mask=0.5']),   # round 15: the captioning rows' image at most half hidden
-    'cftn2_r14':            ('cftn2', ['gen.caption_rows=replace', 'gen.caption_image_mask=1']),   # the `cpu` preset before round 15
+    'cftn2_r14':            ('cftn2', ['gen.caption_rows=replace', 'gen.caption_image_mask=1']),   # the `cpu` preset's captioning rows written out (round 15's shapes seeds 1-2 ran as cftn2_default)
     'cftn_textblind':       ('cftn_textblind', []),  # diagnostic (round 12): CFTN whose caption tokens never read the image tokens
     'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
     'lstm':                 ('lstm', []),
