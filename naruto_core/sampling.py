@@ -66,17 +66,18 @@ CHOICE_TEMPERATURE = 20.0   # Gumbel noise on the confidences that decide what s
 GUIDANCE_SCHEDULES = ('constant', 'linear')      # the guidance weight at every pass | ramping with the share decided
 TEMPERATURE_SCHEDULES = ('linear', 'constant')   # the sampling temperature annealed towards 0 over the passes | held
 
+def _one_of(name: str, value, choices: tuple):
+    "`value` when it is one of `choices`, else one error naming `name`."
+    if value not in choices: raise NarutoError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
 def guidance_weight(guidance: float, decided: float, schedule: str = 'constant') -> float:
     "The guidance weight at a step where a share `decided` of the tokens is already fixed: constant, or ramping linearly with it."
-    if schedule == 'constant': return guidance
-    if schedule == 'linear': return guidance * decided
-    raise NarutoError(f"guidance_schedule must be one of {GUIDANCE_SCHEDULES}, got {schedule!r}")
+    return guidance if _one_of('guidance_schedule', schedule, GUIDANCE_SCHEDULES) == 'constant' else guidance * decided
 
 def sampling_temperature(temperature: float, s: int, steps: int, schedule: str = 'linear') -> float:
     "The sampling temperature at pass `s` of `steps`: annealed linearly from `temperature` towards 0, or held constant."
-    if schedule == 'linear': return temperature * (1 - s / steps)
-    if schedule == 'constant': return temperature
-    raise NarutoError(f"temperature_schedule must be one of {TEMPERATURE_SCHEDULES}, got {schedule!r}")
+    return temperature if _one_of('temperature_schedule', schedule, TEMPERATURE_SCHEDULES) == 'constant' else temperature * (1 - s / steps)
 
 @dataclass(frozen=True)
 class MaskedSampling:
@@ -87,13 +88,11 @@ class MaskedSampling:
     revise: float = 0.0                      # in [0, 1): the first pass decodes every position, later passes redraw the least confident share
 
     def __post_init__(self):
-        for k in ('revise',) + (('choice_temperature',) if self.choice_temperature is not None else ()):
-            if isinstance(getattr(self, k), bool) or not isinstance(getattr(self, k), (int, float)):
-                raise NarutoError(f"{k} must be a number, got {getattr(self, k)!r}")
-        if self.guidance_schedule not in GUIDANCE_SCHEDULES:
-            raise NarutoError(f"guidance_schedule must be one of {GUIDANCE_SCHEDULES}, got {self.guidance_schedule!r}")
-        if self.temperature_schedule not in TEMPERATURE_SCHEDULES:
-            raise NarutoError(f"temperature_schedule must be one of {TEMPERATURE_SCHEDULES}, got {self.temperature_schedule!r}")
+        _one_of('guidance_schedule', self.guidance_schedule, GUIDANCE_SCHEDULES)
+        _one_of('temperature_schedule', self.temperature_schedule, TEMPERATURE_SCHEDULES)
+        for k, v in (('revise', self.revise), ('choice_temperature', self.choice_temperature)):   # choice_temperature may be None
+            if (v is not None or k == 'revise') and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise NarutoError(f"{k} must be a number, got {v!r}")
         if self.choice_temperature is not None and not self.choice_temperature >= 0:
             raise NarutoError(f"choice_temperature must be >= 0, got {self.choice_temperature}")
         if not 0 <= self.revise < 1: raise NarutoError(f"revise must be in [0, 1), got {self.revise}")
