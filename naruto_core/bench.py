@@ -31,10 +31,10 @@ from .vqvae import VQVAE, Decoder, Encoder, vq_loss_fn
 __all__ = ['ITERATIVE_STEPS', 'BENCH_PRESETS', 'SKIPPED', 'IMPORT_MODULES', 'OPTIONAL_LIBS', 'GENERATOR_NAMES', 'FLOPS_FORMULA',
            'time_ms', 'time_pair', 'matmul_gflops', 'lstm_flops', 'forward_flops', 'BenchConfig', 'bench_config',
            'bench_space', 'random_tokens', 'PeerVQVAE', 'train_vq', 'bench_vqvae', 'train_step_fn', 'bench_generator',
-           'masked_sampling_times', 'XTMaskGIT', 'bench_x_transformers_maskgit', 'bench_prompt_lengths',
-           'bench_x_transformers_ar', 'bench_hf_gpt2', 'bench_ratios', 'synthetic_jpegs', 'loader_rate', 'bench_loader',
-           'profile_step', 'bench_sizes', 'import_seconds', 'bench_imports', 'bench_grid', 'run_bench', 'bench_table',
-           'plot_bench']
+           'masked_sampling_times', 'XTMaskGIT', 'bench_x_transformers_maskgit', 'per_caption_length',
+           'bench_prompt_lengths', 'decoding_flops', 'bench_x_transformers_ar', 'bench_hf_gpt2', 'bench_ratios',
+           'synthetic_jpegs', 'loader_rate', 'bench_loader', 'profile_step', 'bench_sizes', 'import_seconds',
+           'bench_imports', 'bench_grid', 'run_bench', 'bench_table', 'plot_bench']
 
 # %% ../nbs/14_bench.ipynb #bcdcf4ae
 def _sync(device):
@@ -335,6 +335,20 @@ def bench_x_transformers_maskgit(cfg: Config, bc: BenchConfig, space: TokenSpace
     return res
 
 # %% ../nbs/14_bench.ipynb #6cbf7ce7
+def per_caption_length(gen: GenConfig, space: TokenSpace, lengths, measure, unit: str, device=None) -> dict:
+    """`measure(cftn, cftn2, text)` -> {'cftn_<unit>': .., 'cftn2_<unit>': .., ...} for one caption of each length (untrained
+    models at the sizes `gen`, the same seed), and each model's growth from the first length to the last."""
+    dev, out = torch.device(device or 'cpu'), {}
+    for T in lengths:
+        sp = replace(space, text_len=T)
+        torch.manual_seed(0)
+        # no grads: only decoding is measured (and FlopCounterMode's module hooks refuse a leaf that wants one)
+        cftn, brain = (make_generator(n, gen, sp).to(dev).eval().requires_grad_(False) for n in ('cftn', 'cftn2'))
+        out[str(T)] = measure(cftn, brain, random_tokens(sp, 1, device=dev)[0])
+    lo, hi = str(lengths[0]), str(lengths[-1])
+    out['growth'] = {m: out[hi][f'{m}_{unit}'] / out[lo][f'{m}_{unit}'] for m in ('cftn', 'cftn2')}
+    return out
+
 def bench_prompt_lengths(
     gen: GenConfig,            # generator sizes (both models)
     space: TokenSpace,         # token space; its text_len is replaced by each length
@@ -344,18 +358,28 @@ def bench_prompt_lengths(
     device=None,
 ) -> dict:
     "ms per image of `steps`-step iterative decoding for captions of each length: CFTN v2 beside CFTN, alternating rounds."
-    dev, out = torch.device(device or 'cpu'), {}
-    for T in lengths:
-        sp = replace(space, text_len=T)
-        torch.manual_seed(0)
-        cftn, brain = (make_generator(n, gen, sp).to(dev).eval() for n in ('cftn', 'cftn2'))
-        text = random_tokens(sp, 1, device=dev)[0]
+    dev = torch.device(device or 'cpu')
+    def measure(cftn, brain, text):
         with torch.inference_mode():
             a, b, r = time_pair(lambda: sample_masked(cftn, text, steps=steps), lambda: sample_masked(brain, text, steps=steps), repeats, 1, dev)
-        out[str(T)] = dict(cftn_ms=a, cftn2_ms=b, cftn2_vs_cftn=r)
-    lo, hi = str(lengths[0]), str(lengths[-1])
-    out['growth'] = {m: out[hi][f'{m}_ms'] / out[lo][f'{m}_ms'] for m in ('cftn', 'cftn2')}
-    return out
+        return dict(cftn_ms=a, cftn2_ms=b, cftn2_vs_cftn=r)
+    return per_caption_length(gen, space, lengths, measure, 'ms', dev)
+
+# %% ../nbs/14_bench.ipynb #flp14a02
+def decoding_flops(
+    gen: GenConfig,            # generator sizes (both models)
+    space: TokenSpace,         # token space; its text_len is replaced by each length
+    lengths=(16, 512),         # caption lengths to count
+    steps: int = ITERATIVE_STEPS,
+    device=None,
+) -> dict:
+    "GFLOPs per image of `steps`-step iterative decoding for captions of each length, CFTN beside CFTN v2, and their growth."
+    def count(model, text):
+        with torch.no_grad(), FlopCounterMode(display=False, depth=None, custom_mapping=_EXTRA_FLOPS) as fc:
+            sample_masked(model, text, steps=steps)
+        return fc.get_total_flops() / 1e9
+    return per_caption_length(gen, space, lengths, lambda cftn, brain, text: dict(cftn_gflops=count(cftn, text), cftn2_gflops=count(brain, text)),
+                              'gflops', device)
 
 # %% ../nbs/14_bench.ipynb #852be961
 def _ar_prompt(space: TokenSpace, text: Tensor) -> Tensor:
@@ -655,7 +679,8 @@ def run_bench(
     res['ratios']['vqvae_vs_vector_quantize_pytorch_step_ms'] = _div(_get(v, 'ours', 'step_ms'), _get(v, 'vector_quantize_pytorch', 'step_ms'))
     res['grids'] = {str(g['image_tokens']): g for g in grids[1:]}
     res['prompt_lengths'] = bench_prompt_lengths(cfg.gen, bench_space(cfg, bc, bc.grids[0]), repeats=bc.repeats, device=dev)
-    log(f"prompt lengths: {_brief(res['prompt_lengths']['growth'])}")
+    res['prompt_lengths']['gflops'] = decoding_flops(cfg.gen, bench_space(cfg, bc, bc.grids[0]), device=dev)   # the same decoding, counted
+    log(f"prompt lengths: {_brief(res['prompt_lengths']['growth'])}; FLOPs {_brief(res['prompt_lengths']['gflops']['growth'])}")
     res['sizes'] = bench_sizes(bc, log=log)              # on the CPU: FLOPs and memory do not need the GPU
     res['loader'] = bench_loader(bc, data, res['sizes'], log=log, device=dev)
     res['imports'] = bench_imports(min(bc.repeats, 5), log=log)   # how fast `naruto --help` and `naruto generate` start

@@ -130,7 +130,7 @@ class JointBridge(nn.Module):
     def attention(self, blk: Block, x: Tensor, context: Tensor, context_mask: Tensor | None = None) -> Tensor:
         "(B, Q, S) the share of each query's attention that goes to each context key, averaged over heads."
         att, (B, Q, D), nh = blk.attn, x.shape, self.heads
-        q, k, _ = att.qkv(blk.norm1(x)).chunk(3, dim=-1)
+        q, k = F.linear(blk.norm1(x), att.qkv.weight[:2 * D], att.qkv.bias[:2 * D]).chunk(2, dim=-1)   # no values: only scores
         kc = self.context_kv(context, blk)[0]
         heads = lambda t: t.view(B, t.shape[1], nh, D // nh).transpose(1, 2)
         s = heads(q) @ heads(torch.cat([k, kc], 1)).transpose(-2, -1) / math.sqrt(D // nh)   # (B, nh, Q, Q+S)

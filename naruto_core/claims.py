@@ -266,15 +266,13 @@ def _quiet(fn, *a, **kw):
 @torch.no_grad()
 def draw_masked(bundle, prompts: list, steps: int = 1, guidance: float = GUIDANCE, greedy: bool | None = None,
                 temperature: float = 1.0, seed: int = 0, batch: int = 64) -> Tensor:
-    "Pictures (B, 3, H, W) for `prompts` from a masked generator: `sample_masked` in `steps` passes, then the VQ decoder."
-    from naruto_core.sampling import decode_tokens, sample_masked
-    g = torch.Generator(device=bundle.device).manual_seed(seed); out = []
-    for i in range(0, len(prompts), batch):
-        text = _quiet(encode_text, bundle.tokenizer, list(prompts[i:i + batch]), bundle.space.text_len).to(bundle.device)
-        toks = sample_masked(bundle.model, text, steps=steps, guidance=guidance, temperature=max(temperature, 1e-6), generator=g,
-                             greedy=(steps == 1) if greedy is None else greedy)
-        out.append(decode_tokens(bundle, toks).cpu())
-    return torch.cat(out)
+    """Pictures (B, 3, H, W) for `prompts` from a masked generator: the sampler's `generate_tokens` in `steps` passes, then
+    the VQ decoder. `greedy` (default: one pass is argmax) takes the likeliest token; one pass with `greedy=False` samples."""
+    from naruto_core.sampling import decode_tokens, generate_tokens
+    greedy = steps == 1 if greedy is None else greedy
+    toks = _quiet(generate_tokens, bundle, list(prompts), mode='oneshot' if greedy and steps == 1 else 'iterative', steps=steps,
+                  guidance=guidance, temperature=0.0 if greedy else temperature, seed=seed, batch_size=batch)
+    return torch.cat([decode_tokens(bundle, toks[i:i + batch]).cpu() for i in range(0, len(toks), batch)])
 
 class DiffusionBundle:
     "A trained diffusion peer with the tokenizer and caption length of the generator run it was trained beside."

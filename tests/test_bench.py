@@ -71,6 +71,9 @@ def test_bench_tiny_json(tmp_path):
     pl = res['prompt_lengths']                                      # iterative decoding, 16- and 512-token captions
     for n in ('16', '512'): assert positive(pl[n]['cftn_ms']) and positive(pl[n]['cftn2_ms']) and positive(pl[n]['cftn2_vs_cftn'])
     assert positive(pl['growth']['cftn']) and positive(pl['growth']['cftn2'])
+    fl = pl['gflops']                                               # the same decoding counted: the caption's work grows less in CFTN v2
+    for n in ('16', '512'): assert positive(fl[n]['cftn_gflops']) and positive(fl[n]['cftn2_gflops'])
+    assert 1 < fl['growth']['cftn2'] < fl['growth']['cftn'], fl['growth']
     sz = res['sizes']                                               # one training step at the sizes preset (tiny here)
     assert sz['preset'] == 'tiny' and 'estimate' in sz['gpu_estimate']['label'] and positive(sz['gpu_estimate']['peak_tflops'])
     assert set(sz['models']) == {'vqvae', 'cftn2'}
