@@ -29,12 +29,12 @@ from .vqvae import VQVAE, Decoder, Encoder, vq_loss_fn
 
 # %% auto #0
 __all__ = ['ITERATIVE_STEPS', 'BENCH_PRESETS', 'SKIPPED', 'IMPORT_MODULES', 'OPTIONAL_LIBS', 'GENERATOR_NAMES', 'FLOPS_FORMULA',
-           'time_ms', 'time_pair', 'matmul_gflops', 'lstm_flops', 'forward_flops', 'BenchConfig', 'bench_config',
-           'bench_space', 'random_tokens', 'PeerVQVAE', 'train_vq', 'bench_vqvae', 'train_step_fn', 'bench_generator',
-           'masked_sampling_times', 'XTMaskGIT', 'bench_x_transformers_maskgit', 'per_caption_length',
-           'bench_prompt_lengths', 'decoding_flops', 'bench_x_transformers_ar', 'bench_hf_gpt2', 'bench_ratios',
-           'synthetic_jpegs', 'loader_rate', 'bench_loader', 'profile_step', 'bench_sizes', 'import_seconds',
-           'bench_imports', 'bench_grid', 'run_bench', 'bench_table', 'plot_bench']
+           'time_ms', 'time_pair', 'matmul_gflops', 'flop_counter', 'lstm_flops', 'forward_flops', 'BenchConfig',
+           'bench_config', 'bench_space', 'random_tokens', 'PeerVQVAE', 'train_vq', 'bench_vqvae', 'train_step_fn',
+           'bench_generator', 'masked_sampling_times', 'XTMaskGIT', 'bench_x_transformers_maskgit',
+           'per_caption_length', 'bench_prompt_lengths', 'decoding_flops', 'bench_x_transformers_ar', 'bench_hf_gpt2',
+           'bench_ratios', 'synthetic_jpegs', 'loader_rate', 'bench_loader', 'profile_step', 'bench_sizes',
+           'import_seconds', 'bench_imports', 'bench_grid', 'run_bench', 'bench_table', 'plot_bench']
 
 # %% ../nbs/14_bench.ipynb #bcdcf4ae
 def _sync(device):
@@ -90,6 +90,10 @@ def _sdpa_flops(q_shape, k_shape, v_shape, *args, out_shape=None, **kw) -> int:
 # fused attention kernels that FlopCounterMode's table lacks (the CPU one), counted as QK^T + AV
 _EXTRA_FLOPS = {op: _sdpa_flops for op in (getattr(_aten, n, None) for n in ('_scaled_dot_product_flash_attention_for_cpu',)) if op is not None}
 
+def flop_counter() -> FlopCounterMode:
+    "The one FLOP counter of the bench: `FlopCounterMode` with the fused attention kernels above, silent."
+    return FlopCounterMode(display=False, depth=None, custom_mapping=_EXTRA_FLOPS)
+
 def lstm_flops(lstm: nn.LSTM, tokens: int) -> int:
     "FLOPs of `lstm` over `tokens` time steps (summed over the batch): 2 * 4H(I + H) per token, layer and direction."
     H, dirs = lstm.hidden_size, 2 if lstm.bidirectional else 1
@@ -109,7 +113,7 @@ def forward_flops(
         return f
     hs = [m.register_forward_hook(hook(n)) for n, m in lstms.items()]
     try:
-        with torch.no_grad(), FlopCounterMode(display=False, depth=None, custom_mapping=_EXTRA_FLOPS) as fc:
+        with torch.no_grad(), flop_counter() as fc:
             model(*inputs)
     finally:
         for h in hs: h.remove()
@@ -375,7 +379,7 @@ def decoding_flops(
 ) -> dict:
     "GFLOPs per image of `steps`-step iterative decoding for captions of each length, CFTN beside CFTN v2, and their growth."
     def count(model, text):
-        with torch.no_grad(), FlopCounterMode(display=False, depth=None, custom_mapping=_EXTRA_FLOPS) as fc:
+        with torch.no_grad(), flop_counter() as fc:
             sample_masked(model, text, steps=steps)
         return fc.get_total_flops() / 1e9
     return per_caption_length(gen, space, lengths, lambda cftn, brain, text: dict(cftn_gflops=count(cftn, text), cftn2_gflops=count(brain, text)),
@@ -522,7 +526,7 @@ def profile_step(model: nn.Module, loss_fn, batch, tc: TrainConfig, warmup: bool
         opt.step()
     if warmup: step()                               # e.g. the VQ-VAE's codebook initialisation from its first batch
     MT = _mem_tracker(); mt = MT() if MT else None
-    fc = FlopCounterMode(display=False, depth=None, custom_mapping=_EXTRA_FLOPS)
+    fc = flop_counter()
     with contextlib.ExitStack() as st:
         if mt is not None: mt.track_external(model, opt); st.enter_context(mt)
         st.enter_context(fc)
