@@ -70,6 +70,7 @@ STUDY = {
     'cftn2_joint_h50':      ('cftn2', ['gen.caption_rows=joint', 'gen.caption_image_mask=0.5']),   # round 15: the captioning rows' image at most half hidden
     'cftn2_joint_h50_c2':   ('cftn2', ['gen.caption_rows=joint', 'gen.caption_image_mask=0.5', 'gen.caption_frac=0.2']),   # round 16: half-hidden joint rows, a fifth of each 2A batch
     'cftn2_joint_h50_c2_sw80': ('cftn2', ['gen.caption_rows=joint', 'gen.caption_image_mask=0.5', 'gen.caption_frac=0.2', 'gen.switch_frac=0.8']),   # round 16: the same captioning rows as the preset's, spread over 4/5 of the steps
+    'cftn2_joint_h50_c2_sw60': ('cftn2', ['gen.caption_rows=joint', 'gen.caption_image_mask=0.5', 'gen.caption_frac=0.2', 'gen.switch_frac=0.6']),   # round 17: the same rows with the switch between the preset's (0.4) and the spread's (0.8)
     'cftn2_r14':            ('cftn2', ['gen.caption_rows=replace', 'gen.caption_image_mask=1']),   # the `cpu` preset's captioning rows written out (round 15's shapes seeds 1-2 ran as cftn2_default)
     'cftn_textblind':       ('cftn_textblind', []),  # diagnostic (round 12): CFTN whose caption tokens never read the image tokens
     'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
