@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse, json, os, sys, time, warnings
 from pathlib import Path
 
-from .config import GUIDANCE, NarutoError, read_config
+from .config import GUIDANCE, GUIDANCE_SCHEDULES, NarutoError, TEMPERATURE_SCHEDULES, read_config
 from .runs import RunDir, run_config
 
 # %% auto #0
@@ -27,14 +27,14 @@ def _flag(p, name: str, **kw):
 
 def _sampler_flags(p):
     "The masked sampler's schedules (`11_sampling`), for `generate` and `eval`."
-    _flag(p, 'guidance_schedule', choices=['constant', 'linear'], default='constant',
+    _flag(p, 'guidance_schedule', choices=GUIDANCE_SCHEDULES, default='constant',
           help='masked models: the guidance weight at every pass, or ramping with the share of codes decided (default: %(default)s)')
     _flag(p, 'choice_temperature', type=float, default=None,
           help='masked models: Gumbel noise on the confidences that choose the codes a pass keeps (default: sampling.CHOICE_TEMPERATURE)')
     _flag(p, 'revise', type=float, default=0.0,
           help='masked models, --mode iterative: start from the one-shot picture and let each later pass redraw the least '
                'confident share, this much at the 2nd pass (0-1; default: %(default)s, MaskGIT: codes once kept stay)')
-    _flag(p, 'temperature_schedule', choices=['linear', 'constant'], default='linear',
+    _flag(p, 'temperature_schedule', choices=TEMPERATURE_SCHEDULES, default='linear',
           help='masked models: the sampling temperature annealed from --temperature towards 0 over the passes, or held at it '
                '(default: %(default)s)')
 

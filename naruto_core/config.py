@@ -13,9 +13,10 @@ import torch
 import yaml
 
 # %% auto #0
-__all__ = ['PRESETS', 'GUIDANCE', 'NarutoError', 'ConfigError', 'DataConfig', 'TextConfig', 'VQConfig', 'GenConfig',
-           'TrainConfig', 'Config', 'config_from_dict', 'config_to_dict', 'parse_override', 'load_config',
-           'save_config', 'read_config', 'default_device', 'hf_offline', 'progress_bar']
+__all__ = ['PRESETS', 'GUIDANCE', 'GUIDANCE_SCHEDULES', 'TEMPERATURE_SCHEDULES', 'NarutoError', 'ConfigError', 'DataConfig',
+           'TextConfig', 'VQConfig', 'GenConfig', 'TrainConfig', 'Config', 'config_from_dict', 'config_to_dict',
+           'parse_override', 'load_config', 'save_config', 'read_config', 'default_device', 'hf_offline',
+           'progress_bar']
 
 # %% ../nbs/00_config.ipynb #e483b22c
 class NarutoError(Exception):
@@ -214,7 +215,7 @@ train_gen: {max_steps: 20, batch_size: 16, lr: 2.0e-3, warmup: 2, ckpt_every: 10
 data: {image_size: 32, num_train: 8192, num_val: 256}
 text: {vocab_size: 256, max_len: 26}
 vq: {hidden: 64, res_hidden: 32, res_layers: 2, codebook_size: 256, code_dim: 32}
-gen: {dim: 128, layers: 4, heads: 4, switch_step: 800, caption_frac: 0.4, caption_weight: 0.25, tie_towers: true}
+gen: {dim: 128, layers: 4, heads: 4, switch_step: 1200, caption_frac: 0.2, caption_weight: 0.25, caption_rows: joint, caption_image_mask: 0.5, tie_towers: true}
 train_vq: {max_steps: 1000, batch_size: 64, lr: 2.0e-3, warmup: 50, weight_decay: 0.0, ckpt_every: 250, log_every: 25, eval_every: 250}
 train_gen: {max_steps: 2000, batch_size: 32, lr: 2.0e-3, warmup: 100, ckpt_every: 250, log_every: 25, eval_every: 250}
 """,
@@ -336,3 +337,6 @@ def progress_bar(
 
 # %% ../nbs/00_config.ipynb #c9d1e2f4
 GUIDANCE = 1.0  # default classifier-free guidance scale w of every sampling entry point: l_c + w (l_c - l_u); 0 = off
+# the masked sampler's schedules (`11_sampling`), named here so that the command line offers them without loading a model
+GUIDANCE_SCHEDULES = ('constant', 'linear')      # the guidance weight at every pass | ramping with the share decided
+TEMPERATURE_SCHEDULES = ('linear', 'constant')   # the sampling temperature annealed towards 0 over the passes | held

@@ -14,15 +14,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .cftn import cosine_schedule
-from .config import GUIDANCE, NarutoError
+from .config import GUIDANCE, GUIDANCE_SCHEDULES, NarutoError, TEMPERATURE_SCHEDULES
 from .generators import Generator, GeneratorBundle, null_like
 from .tokenizer import decode_text, encode_text
 
 # %% auto #0
-__all__ = ['CHOICE_TEMPERATURE', 'GUIDANCE_SCHEDULES', 'TEMPERATURE_SCHEDULES', 'CAPTION_BEAMS', 'CAPTION_RERANK', 'CAPTION_ROWS',
-           'guided', 'filter_logits', 'gumbel_like', 'sample_probs', 'remask', 'guidance_weight',
-           'sampling_temperature', 'MaskedSampling', 'sample_masked', 'sample_ar', 'image_loglik', 'caption_beams',
-           'sample_caption', 'decode_masked', 'generate_tokens', 'decode_tokens', 'generate', 'caption_images']
+__all__ = ['CHOICE_TEMPERATURE', 'CAPTION_BEAMS', 'CAPTION_RERANK', 'CAPTION_ROWS', 'guided', 'filter_logits', 'gumbel_like',
+           'sample_probs', 'remask', 'guidance_weight', 'sampling_temperature', 'MaskedSampling', 'sample_masked',
+           'sample_ar', 'image_loglik', 'caption_beams', 'sample_caption', 'decode_masked', 'generate_tokens',
+           'decode_tokens', 'generate', 'caption_images']
 
 # %% ../nbs/11_sampling.ipynb #5a619c14
 def guided(fn, text: Tensor, null: Tensor | None, guidance: float, *args) -> Tensor:
@@ -63,8 +63,6 @@ def remask(pred: Tensor, conf: Tensor, unknown: Tensor, n_masked, mask_id: int) 
 
 # %% ../nbs/11_sampling.ipynb #92a18703
 CHOICE_TEMPERATURE = 20.0   # Gumbel noise on the confidences that decide what stays (MaskGIT: 4.5); measured below
-GUIDANCE_SCHEDULES = ('constant', 'linear')      # the guidance weight at every pass | ramping with the share decided
-TEMPERATURE_SCHEDULES = ('linear', 'constant')   # the sampling temperature annealed towards 0 over the passes | held
 
 def _one_of(name: str, value, choices: tuple):
     "`value` when it is one of `choices`, else one error naming `name`."
