@@ -17,14 +17,18 @@ from pathlib import Path
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS_OFFLINE', '1'); os.environ.setdefault('WANDB_MODE', 'disabled')
 
-# name: (model, overrides); `gen.switch_frac=F` puts the 2A -> 2B switch at F x max_steps (0: no stage 2A)
+# name: (model, overrides); `gen.switch_frac=F` puts the 2A -> 2B switch at F x max_steps (0: no stage 2A).
+# Overrides apply to the `cpu` preset as it is now: an entry of an earlier round reruns on today's preset unless it
+# writes that round's settings out (ROUND8: the curriculum of rounds 8-16, which rounds 9-16's entries start from;
+# the rows of design_study.json keep the overrides that ran).
+ROUND8 = ['gen.caption_frac=0.4', 'gen.switch_frac=0.4', 'gen.caption_rows=replace', 'gen.caption_image_mask=1']
 STUDY = {
     'cftn':                 ('cftn', []),
     'cftn2_cross_all_2B':   ('cftn2', ['gen.bridge_kind=cross', 'gen.bridges=all', 'gen.text_layers=0', 'gen.stage=2B', 'gen.switch_frac=0']),
     'cftn2_cross_t2_2B':    ('cftn2', ['gen.bridge_kind=cross', 'gen.bridges=all', 'gen.text_layers=2', 'gen.stage=2B', 'gen.switch_frac=0']),
     'cftn2_joint_t2_2B':    ('cftn2', ['gen.bridge_kind=joint', 'gen.bridges=all', 'gen.text_layers=2', 'gen.stage=2B', 'gen.switch_frac=0']),
     'cftn2_joint_t2_c2s2':  ('cftn2', ['gen.bridge_kind=joint', 'gen.bridges=all', 'gen.text_layers=2', 'gen.caption_frac=0.2', 'gen.switch_frac=0.2']),
-    'cftn2_default':        ('cftn2', []),                          # as the preset ships it (tied towers at `cpu` from round 6, caption_weight 0.25 from 8)
+    'cftn2_default':        ('cftn2', []),                          # as the preset ships it (tied towers at `cpu` from round 6, caption_weight 0.25 from 8, round 17's curriculum)
     'cftn2_untied':         ('cftn2', ['gen.tie_towers=false']),    # a text tower of its own (the `cpu` preset before round 6)
     'cftn2_default_ema995': ('cftn2', ['train_gen.ema=0.995']),
     'cftn2_default_ema999': ('cftn2', ['train_gen.ema=0.999']),
@@ -54,24 +58,24 @@ STUDY = {
     'cftn2_cw25':           ('cftn2', ['gen.caption_weight=0.25']),  # the caption loss at a quarter of the picture loss's weight (`cpu` from round 8)
     'cftn2_cw100':          ('cftn2', ['gen.caption_weight=1']),     # at full weight (the `cpu` preset before round 8)
     'cftn2_cw10':           ('cftn2', ['gen.caption_weight=0.1']),
-    'cftn2_sw20':           ('cftn2', ['gen.switch_frac=0.2']),      # stage 2A for a fifth of the steps, not two fifths (round 9)
-    'cftn2_sw30':           ('cftn2', ['gen.switch_frac=0.3']),      # between the two
+    'cftn2_sw20':           ('cftn2', ROUND8 + ['gen.switch_frac=0.2']),      # stage 2A for a fifth of the steps, not two fifths (round 9)
+    'cftn2_sw30':           ('cftn2', ROUND8 + ['gen.switch_frac=0.3']),      # between the two
     'cftn2_cgtext':         ('cftn2', ['gen.caption_grad=text']),    # the caption loss kept out of the image tower
     'cftn2_cgtext_cw25':    ('cftn2', ['gen.caption_grad=text', 'gen.caption_weight=0.25']),
-    'cftn2_bkv':            ('cftn2', ['gen.bridge_kv=block']),     # the bridges read the text through the block's own key/value projection (round 12)
-    'cftn2_reg8':           ('cftn2', ['gen.image_registers=8']),   # 8 learned tokens beside the image's in the image tower (round 12)
+    'cftn2_bkv':            ('cftn2', ROUND8 + ['gen.bridge_kv=block']),     # the bridges read the text through the block's own key/value projection (round 12)
+    'cftn2_reg8':           ('cftn2', ROUND8 + ['gen.image_registers=8']),   # 8 learned tokens beside the image's in the image tower (round 12)
     'cftn2_bkv_2B':         ('cftn2', ['gen.bridge_kv=block', 'gen.stage=2B', 'gen.switch_frac=0']),   # both, generation only (round 12)
-    'cftn2_cw0':            ('cftn2', ['gen.caption_weight=0']),   # round 14, a diagnostic: 2A's captioning rows stay, their loss is not trained
-    'cftn2_untied_cgtext':  ('cftn2', ['gen.tie_towers=false', 'gen.caption_grad=text']),   # round 14: the caption loss never reaches the image tower's blocks
-    'cftn2_c2':             ('cftn2', ['gen.caption_frac=0.2']),    # round 14: a fifth of each 2A batch captioning, not two fifths (weight 0.25)
-    'cftn2_c2_cw50':        ('cftn2', ['gen.caption_frac=0.2', 'gen.caption_weight=0.5']),   # round 14: half the rows, twice the weight
-    'cftn2_joint_rows':     ('cftn2', ['gen.caption_rows=joint']),   # round 15: 2A's captioning rows learn the picture too, unconditionally (masked image)
-    'cftn2_joint_c10':      ('cftn2', ['gen.caption_rows=joint', 'gen.caption_frac=1']),   # round 15: every 2A row captions and learns the picture unconditionally
-    'cftn2_joint_h50':      ('cftn2', ['gen.caption_rows=joint', 'gen.caption_image_mask=0.5']),   # round 15: the captioning rows' image at most half hidden
-    'cftn2_joint_h50_c2':   ('cftn2', ['gen.caption_rows=joint', 'gen.caption_image_mask=0.5', 'gen.caption_frac=0.2']),   # round 16: half-hidden joint rows, a fifth of each 2A batch
-    'cftn2_joint_h50_c2_sw80': ('cftn2', ['gen.caption_rows=joint', 'gen.caption_image_mask=0.5', 'gen.caption_frac=0.2', 'gen.switch_frac=0.8']),   # round 16: the same captioning rows as the preset's, spread over 4/5 of the steps
+    'cftn2_cw0':            ('cftn2', ROUND8 + ['gen.caption_weight=0']),   # round 14, a diagnostic: 2A's captioning rows stay, their loss is not trained
+    'cftn2_untied_cgtext':  ('cftn2', ROUND8 + ['gen.tie_towers=false', 'gen.caption_grad=text']),   # round 14: the caption loss never reaches the image tower's blocks
+    'cftn2_c2':             ('cftn2', ROUND8 + ['gen.caption_frac=0.2']),    # round 14: a fifth of each 2A batch captioning, not two fifths (weight 0.25)
+    'cftn2_c2_cw50':        ('cftn2', ROUND8 + ['gen.caption_frac=0.2', 'gen.caption_weight=0.5']),   # round 14: half the rows, twice the weight
+    'cftn2_joint_rows':     ('cftn2', ROUND8 + ['gen.caption_rows=joint']),   # round 15: 2A's captioning rows learn the picture too, unconditionally (masked image)
+    'cftn2_joint_c10':      ('cftn2', ROUND8 + ['gen.caption_rows=joint', 'gen.caption_frac=1']),   # round 15: every 2A row captions and learns the picture unconditionally
+    'cftn2_joint_h50':      ('cftn2', ROUND8 + ['gen.caption_rows=joint', 'gen.caption_image_mask=0.5']),   # round 15: the captioning rows' image at most half hidden
+    'cftn2_joint_h50_c2':   ('cftn2', ROUND8 + ['gen.caption_rows=joint', 'gen.caption_image_mask=0.5', 'gen.caption_frac=0.2']),   # round 16: half-hidden joint rows, a fifth of each 2A batch
+    'cftn2_joint_h50_c2_sw80': ('cftn2', ROUND8 + ['gen.caption_rows=joint', 'gen.caption_image_mask=0.5', 'gen.caption_frac=0.2', 'gen.switch_frac=0.8']),   # round 16: the same captioning rows as the preset's, spread over 4/5 of the steps
     'cftn2_joint_h50_c2_sw60': ('cftn2', ['gen.caption_rows=joint', 'gen.caption_image_mask=0.5', 'gen.caption_frac=0.2', 'gen.switch_frac=0.6']),   # round 17: the same rows with the switch between the preset's (0.4) and the spread's (0.8)
-    'cftn2_r14':            ('cftn2', ['gen.caption_rows=replace', 'gen.caption_image_mask=1']),   # the `cpu` preset's captioning rows written out (round 15's shapes seeds 1-2 ran as cftn2_default)
+    'cftn2_r14':            ('cftn2', ROUND8),   # the round-8 preset's curriculum written out (round 15's shapes seeds 1-2 ran as cftn2_default then)
     'cftn_textblind':       ('cftn_textblind', []),  # diagnostic (round 12): CFTN whose caption tokens never read the image tokens
     'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
     'lstm':                 ('lstm', []),
@@ -108,8 +112,8 @@ def config(preset, spec, model, overrides, steps, seed, extra=()):
     frac = [float(o.split('=')[1]) for o in overrides if o.startswith('gen.switch_frac=')]
     o = [f'data.spec={json.dumps(spec)}', f'train_gen.seed={seed}']
     o += [x for x in overrides if not x.startswith('gen.switch_frac=')] + list(extra)
-    o += budget_overrides(load_config(preset, o), steps)      # as shipped: the preset's switch share (800 of 2000 at cpu)
-    if model == 'cftn2' and frac: o.append(f'gen.switch_step={int(frac[0] * steps)}')
+    o += budget_overrides(load_config(preset, o), steps)      # as shipped: the preset's switch share (1200 of 2000 at cpu)
+    if model == 'cftn2' and frac: o.append(f'gen.switch_step={int(frac[-1] * steps)}')   # the last given wins, as for any override
     return load_config(preset, o)
 
 
