@@ -1,5 +1,8 @@
 "`naruto demo` at the tiny preset: every file and report figure, and a rerun that resumes instead of retraining."
-import json
+import json, subprocess, sys
+from pathlib import Path
+
+import yaml
 
 from conftest import metrics, naruto
 
@@ -26,6 +29,16 @@ def test_demo_tiny_files_report_and_resume(tmp_path):
     r2 = naruto('demo', '--preset', 'tiny', '--out', out, timeout=900, check=True)
     assert 'already trained' in r2.stderr
     assert [m['step'] for m in metrics(out / 'cftn2') if 'loss' in m] == steps
+    # tools/demo_seeds.py gathers the run into a group of a demo_seeds.json, keyed by the run's own seed
+    into = tmp_path / 'demo_seeds.json'
+    tool = [sys.executable, str(Path(__file__).parents[1] / 'tools' / 'demo_seeds.py'), 'g', str(out), '--into', str(into)]
+    assert subprocess.run(tool, capture_output=True, text=True).returncode != 0          # a new group needs --design
+    subprocess.run(tool + ['--design', 'the tiny preset'], check=True, capture_output=True)
+    g = json.loads(into.read_text())['g']
+    seed = str(yaml.safe_load((out / 'cftn2' / 'config.yaml').read_text())['train_gen']['seed'])
+    assert list(g['seeds']) == [seed] and g['design'] == 'the tiny preset' and g['wall_s'][seed] == round(rep['seconds']['total'], 1)
+    assert g['seeds'][seed]['caption_accuracy'] == rep['caption_accuracy']
+    assert g['seeds'][seed]['generation']['oneshot']['heldout_prompt_accuracy'] == gen['oneshot']['heldout_prompt_accuracy']
 
 
 def test_demo_on_a_parquet_is_judged_not_probed(tmp_path):
