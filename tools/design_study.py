@@ -4,6 +4,7 @@
     python tools/design_study.py --vqvae runs/twemoji/vqvae --out runs/study --budget 240 [NAME ...]
     python tools/design_study.py --collect twemoji=runs/study shapes=runs/study_shapes --into nbs/results/equal_time.json
     python tools/design_study.py --append-round R4 twemoji=runs/study4/twemoji shapes=runs/study4/shapes
+    python tools/design_study.py --which best --vqvae runs/twemoji/vqvae --out runs/study NAME   # also score best/ weights
 
 Each entry of STUDY (or the NAMEs given) is trained for `--budget` seconds of training time: a 30-step calibration run
 measures the step time, and max_steps is set so that the run takes the budget (the schedule, warmup and curriculum
@@ -150,6 +151,18 @@ def run_entry(name, model, overrides, vqvae, out, budget, preset='cpu', seed=0, 
     return res
 
 
+def score_best(run, res, a):
+    "Entry `res` (its JSON) scored again on the run's best/ weights (the lowest validation loss), with the step they are from."
+    import torch
+    from naruto_core.config import read_config
+    from naruto_core.generators import load_generator
+    step = torch.load(Path(run)/'best'/'state.pt', weights_only=True)['step']
+    b = load_generator(run, device='cpu', which='best')
+    spec = read_config(Path(run)/'config.yaml').data.spec
+    keep = {k: res[k] for k in ('name', 'model', 'overrides', 'seed', 'budget_s', 'steps', 'step_ms', 'train_s', 'pinned_steps')}
+    return keep | dict(weights='best', best_step=step) | score(b, spec, tuple(a.modes.split(',')), a.judge_shapes, a.prompt_seed)
+
+
 def score(b, spec, modes, judge_shapes=False, prompt_seed=0):
     "Every decoding mode of bundle `b` by the probe (shapes; its prompts drawn with `prompt_seed`) and/or the in-domain judge."
     from naruto_core.generators import load_generator
@@ -195,15 +208,19 @@ def collect(pairs, into, budget=240, preset='cpu'):
 def append_round(tag, pairs, into='nbs/results/design_study.json'):
     """Add the entries of each SET=DIR (SET: a key of INTO, e.g. twemoji, shapes) to INTO as rows named TAG_<entry>,
     replacing the rows of an earlier append with that tag; entries with several seeds (or no seed 0) also go to INTO's 'seeds' groups.
-    A row whose run is still in DIR/runs carries its validation curve: [step, val loss, one-shot val loss] rows."""
+    A row whose run is still in DIR/runs carries its validation curve: [step, val loss, one-shot val loss] rows, and one
+    whose best/ weights were scored (`--which best`) their figures as 'best_weights'."""
     from naruto_core.runs import read_metrics
     P = Path(into); d = json.loads(P.read_text())
     def row(r, folder):
         r = dict(r)
         val = [v for v in read_metrics(Path(folder)/'runs'/r['name']/'metrics.jsonl') if 'val_loss' in v]
         if val: r['curve'] = [[v['step'], v['val_loss'], v.get('val_loss_oneshot')] for v in val]   # the run is still there
+        fb = Path(folder)/f"{r['name']}.best.json"                 # its best/ weights scored too (--which best)
+        if fb.exists(): r['best_weights'] = {k: v for k, v in json.loads(fb.read_text()).items() if k in ('best_step', *MODES, 'captions')}
         if 'iterative_g1' in r: r['iterative::1'] = r.pop('iterative_g1')
-        if 'iterative_g1' in r.get('last_weights', {}): r['last_weights']['iterative::1'] = r['last_weights'].pop('iterative_g1')
+        for w in ('last_weights', 'best_weights'):
+            if 'iterative_g1' in r.get(w, {}): r[w]['iterative::1'] = r[w].pop('iterative_g1')
         if 'gen.stage=2B' in r.get('overrides', []):     # never trained captions: no caption figure
             for m in ('oneshot', 'iterative', 'iterative::1'):
                 if m in r and 'caption_accuracy' in r[m]: r[m]['caption_accuracy'] = None
@@ -238,6 +255,8 @@ def main(argv=None):
     p.add_argument('--prompt-seed', type=int, default=0, help='shapes: the seed of the probe\'s prompts (1: validation prompts)')
     p.add_argument('--steps', default='', metavar='MODEL=N,...',
                    help="pin each model's step count (e.g. cftn=1127,cftn2=1055: counts calibrated on a quiet day) instead of calibrating now")
+    p.add_argument('--which', default='checkpoint', choices=('checkpoint', 'best'),
+                   help="best: instead of training, score the lowest-validation-loss weights (best/) of finished entries, into NAME.best.json")
     p.add_argument('--collect', nargs='+', metavar='NAME=DIR', help='instead: gather the entries of each DIR (with ceilings) into --into')
     p.add_argument('--into', default='nbs/results/equal_time.json')
     p.add_argument('--append-round', nargs='+', metavar=('TAG', 'SET=DIR'),
@@ -256,6 +275,11 @@ def main(argv=None):
         if name not in STUDY: sys.exit(f"unknown entry '{name}' (choose from {', '.join(STUDY)})")
         for seed in map(int, a.seeds.split(',')):
             f = out/f'{name}_seed{seed}.json'
+            if a.which == 'best':                                   # a finished entry's best/ weights, scored as its last ones were
+                if not f.exists(): sys.exit(f"{f}: no finished entry to score the best weights of")
+                fb = f.with_suffix('.best.json')
+                if not fb.exists(): fb.write_text(json.dumps(score_best(out/'runs'/f.stem, json.loads(f.read_text()), a), indent=1) + '\n')
+                continue
             if f.exists(): continue
             res = run_entry(f'{name}_seed{seed}', *STUDY[name], a.vqvae, out, a.budget, a.preset, seed,
                             modes=tuple(a.modes.split(',')), judge_shapes=a.judge_shapes, log=lambda s: print(s, file=sys.stderr, flush=True),
