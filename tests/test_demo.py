@@ -30,15 +30,20 @@ def test_demo_tiny_files_report_and_resume(tmp_path):
     assert 'already trained' in r2.stderr
     assert [m['step'] for m in metrics(out / 'cftn2') if 'loss' in m] == steps
     # tools/demo_seeds.py gathers the run into a group of a demo_seeds.json, keyed by the run's own seed
+    rep = json.loads((out / 'report.json').read_text())                          # as the rerun wrote it
     into = tmp_path / 'demo_seeds.json'
     tool = [sys.executable, str(Path(__file__).parents[1] / 'tools' / 'demo_seeds.py'), 'g', str(out), '--into', str(into)]
-    assert subprocess.run(tool, capture_output=True, text=True).returncode != 0          # a new group needs --design
-    subprocess.run(tool + ['--design', 'the tiny preset'], check=True, capture_output=True)
-    g = json.loads(into.read_text())['g']
+    run = lambda *extra: subprocess.run(tool + list(extra), capture_output=True, text=True)
+    assert run().returncode != 0 and 'design' in run().stderr                    # a new group needs --design
+    assert run('--add').returncode != 0                                           # nothing to add to yet
+    assert run('--design', 'tiny').returncode == 0
     seed = str(yaml.safe_load((out / 'cftn2' / 'config.yaml').read_text())['train_gen']['seed'])
-    assert list(g['seeds']) == [seed] and g['design'] == 'the tiny preset' and g['wall_s'][seed] == round(rep['seconds']['total'], 1)
+    g = json.loads(into.read_text())['g']
+    assert list(g['seeds']) == [seed] and g['design'] == 'tiny' and g['wall_s'][seed] == round(rep['seconds']['total'], 1)
     assert g['seeds'][seed]['caption_accuracy'] == rep['caption_accuracy']
-    assert g['seeds'][seed]['generation']['oneshot']['heldout_prompt_accuracy'] == gen['oneshot']['heldout_prompt_accuracy']
+    assert g['seeds'][seed]['generation']['oneshot']['heldout_prompt_accuracy'] == rep['generation']['oneshot']['heldout_prompt_accuracy']
+    assert run('--add').returncode == 0 and json.loads(into.read_text())['g'] == g  # the same seed again: replaced, not doubled
+    assert run(str(out), '--design', 'tiny').returncode != 0                      # two runs of one seed: refused
 
 
 def test_demo_on_a_parquet_is_judged_not_probed(tmp_path):

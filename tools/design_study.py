@@ -160,7 +160,9 @@ def score_best(run, res, a):
     b = load_generator(run, device='cpu', which='best')
     spec = read_config(Path(run)/'config.yaml').data.spec
     keep = {k: res[k] for k in ('name', 'model', 'overrides', 'seed', 'budget_s', 'steps', 'step_ms', 'train_s', 'pinned_steps')}
-    return keep | dict(weights='best', best_step=step) | score(b, spec, tuple(a.modes.split(',')), a.judge_shapes, a.prompt_seed)
+    res = keep | dict(weights='best', best_step=step) | score(b, spec, tuple(a.modes.split(',')), a.judge_shapes, a.prompt_seed)
+    res.pop('captions', None)          # captions come from the captioner (stage 2A's last weights) whichever weights generate
+    return res
 
 
 def score(b, spec, modes, judge_shapes=False, prompt_seed=0):
@@ -216,8 +218,9 @@ def append_round(tag, pairs, into='nbs/results/design_study.json'):
         r = dict(r)
         val = [v for v in read_metrics(Path(folder)/'runs'/r['name']/'metrics.jsonl') if 'val_loss' in v]
         if val: r['curve'] = [[v['step'], v['val_loss'], v.get('val_loss_oneshot')] for v in val]   # the run is still there
-        fb = Path(folder)/f"{r['name']}.best.json"                 # its best/ weights scored too (--which best)
-        if fb.exists(): r['best_weights'] = {k: v for k, v in json.loads(fb.read_text()).items() if k in ('best_step', *MODES, 'captions')}
+        fb = Path(folder)/f"{r['name']}.best.json"                 # its best/ weights scored too (--which best), of this very run
+        if fb.exists() and json.loads(fb.read_text())['train_s'] == r['train_s']:
+            r['best_weights'] = {k: v for k, v in json.loads(fb.read_text()).items() if k in ('best_step', *MODES)}
         if 'iterative_g1' in r: r['iterative::1'] = r.pop('iterative_g1')
         for w in ('last_weights', 'best_weights'):
             if 'iterative_g1' in r.get(w, {}): r[w]['iterative::1'] = r[w].pop('iterative_g1')
@@ -267,7 +270,7 @@ def main(argv=None):
         if len(a.append_round) < 2: sys.exit('--append-round needs a TAG and at least one SET=DIR')
         into = a.into if a.into != p.get_default('into') else 'nbs/results/design_study.json'
         return append_round(a.append_round[0], a.append_round[1:], into)
-    if not (a.vqvae and a.out): sys.exit('--vqvae and --out are needed to run entries')
+    if not a.out or not (a.vqvae or a.which == 'best'): sys.exit('--vqvae and --out are needed to run entries (--which best: --out)')
     register_diagnostics()
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     pins = {m: int(n) for m, n in (kv.split('=') for kv in a.steps.split(',') if kv)}
