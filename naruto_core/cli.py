@@ -12,8 +12,8 @@ from .config import GUIDANCE, GUIDANCE_SCHEDULES, NarutoError, TEMPERATURE_SCHED
 from .runs import RunDir, run_config
 
 # %% auto #0
-__all__ = ['cmd_train_vqvae', 'cmd_encode', 'cmd_eval', 'cmd_train', 'cmd_generate', 'cmd_caption', 'cmd_demo', 'cmd_bench',
-           'cmd_push', 'build_parser', 'main']
+__all__ = ['WEIGHTS', 'cmd_train_vqvae', 'cmd_encode', 'cmd_eval', 'cmd_train', 'cmd_generate', 'cmd_caption', 'cmd_demo',
+           'cmd_bench', 'cmd_push', 'build_parser', 'main']
 
 # %% ../nbs/15_cli.ipynb #9642f5eb
 class _Parser(argparse.ArgumentParser):
@@ -24,6 +24,13 @@ def _flag(p, name: str, **kw):
     "Add `--name` with its hyphenated spelling as an alias."
     names = [f'--{name}'] + ([f"--{name.replace('_', '-')}"] if '_' in name else [])
     return p.add_argument(*names, **kw)
+
+WEIGHTS = {'last': 'checkpoint', 'best': 'best'}   # --weights -> load_generator's `which`
+
+def _weights_flag(p):
+    "Which weights of a generator run `generate` and `eval` load (a VQ-VAE run ignores it)."
+    _flag(p, 'weights', choices=list(WEIGHTS), default='last', help="the run's last weights (default), or best: those with the lowest "
+          "validation loss (best/: on a small data set a long run overfits past them)")
 
 def _sampler_flags(p):
     "The masked sampler's schedules (`11_sampling`), for `generate` and `eval`."
@@ -119,12 +126,12 @@ def cmd_eval(args):
                    **_sampler_kw(args))              # the decoding, the same for the probe and the judge
         jkw = dict(num_prompts=args.num_prompts, seed=args.seed, log=lambda m: print(m, file=sys.stderr),
                    judge_cfg=JudgeConfig(steps=args.judge_steps))    # the in-domain judge's draw and training
-        bundle = load_generator(run.path)
+        bundle = load_generator(run.path, which=WEIGHTS[args.weights])
         if bundle.cfg.data.spec != 'shapes':         # real pictures: the in-domain judge (12a_clip), not the shapes probe
             if prompts: raise NarutoError("--prompts applies to shapes runs: a real-picture run is judged on its own data set's captions")
             if args.judge_steps < 1: raise NarutoError("--judge_steps 0 leaves nothing to measure: a real-picture run is scored by the judge only")
             res = judge_generator(bundle, **skw, **jkw)
-            res.update(kind='generator', ckpt=str(run.path))
+            res.update(kind='generator', ckpt=str(run.path), weights=args.weights)
             _wandb_eval(args, run, res, bundle=bundle)
             return _emit(res, args.out)
         cap = load_generator(run.path, which='captioner') if bundle.captions else None   # captions: the 2A model
@@ -132,7 +139,7 @@ def cmd_eval(args):
         if args.judge_steps > 0:       # beside the probe, the judge trained on the shapes training split: both on one set
             j = judge_generator(bundle, **skw, **jkw, prompts=prompts)
             res.update({k: v for k, v in j.items() if k not in res}, judge_n=j['n'], judge_seconds_per_image=j['seconds_per_image'])
-        res.update(kind='generator', ckpt=str(run.path))
+        res.update(kind='generator', ckpt=str(run.path), weights=args.weights)
         _wandb_eval(args, run, res, bundle=bundle)
         return _emit(res, args.out)
     from naruto_core.codes import evaluate_vqvae, load_vqvae
@@ -198,7 +205,7 @@ def cmd_generate(args):
     out = Path(args.out)
     if out.suffix.lower() != '.png': raise NarutoError(f"--out must name a .png file, got '{args.out}'")
     kind = _edit_kind(args)
-    b = load_generator(args.ckpt)
+    b = load_generator(args.ckpt, which=WEIGHTS[args.weights])
     t0 = time.time()
     kw = dict(num_samples=args.num_samples, steps=args.steps, guidance=args.guidance, temperature=args.temperature,
               top_k=args.top_k, seed=args.seed, **_sampler_kw(args))
@@ -207,7 +214,7 @@ def cmd_generate(args):
     dt = time.time() - t0
     out.parent.mkdir(parents=True, exist_ok=True)
     image_grid(imgs, nrow=min(args.num_samples, 8)).save(out)
-    print(json.dumps(dict(out=str(out), num_samples=args.num_samples, mode=args.mode or ('iterative' if kind else b.model.default_mode),
+    print(json.dumps(dict(out=str(out), num_samples=args.num_samples, weights=args.weights, mode=args.mode or ('iterative' if kind else b.model.default_mode),
                           **(dict(edit=kind, init=str(args.init)) if kind else {}), seconds=round(dt, 3))))
 
 def cmd_caption(args):
@@ -296,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(s, 'mode', choices=['oneshot', 'iterative', 'ar'], default=None, help='decoding (default: iterative, or ar for lstm/gpt)')
     _flag(s, 'steps', type=int, default=12); _flag(s, 'num_samples', type=int, default=4)
     _flag(s, 'guidance', type=float, default=GUIDANCE, help='classifier-free guidance weight w: l_c + w (l_c - l_u); 0 = off (default: %(default)s)'); _flag(s, 'temperature', type=float, default=1.0)
-    _flag(s, 'top_k', type=int, default=0); _flag(s, 'seed', type=int, default=0); _sampler_flags(s)
+    _flag(s, 'top_k', type=int, default=0); _flag(s, 'seed', type=int, default=0); _sampler_flags(s); _weights_flag(s)
     _flag(s, 'out', default='samples.png', help='PNG file for the image grid')
     _flag(s, 'init', default=None, metavar='IMAGE', help='edit this picture instead of drawing a new one (masked models: cftn, cftn2); '
           'with one of --mask, --box, --extend, --strength')
@@ -317,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(s, 'ckpt', required=True); _flag(s, 'prompts', default=None, help='file of captions, one per line')
     _flag(s, 'mode', choices=['oneshot', 'iterative', 'ar'], default=None); _flag(s, 'steps', type=int, default=12)
     _flag(s, 'guidance', type=float, default=GUIDANCE, help='classifier-free guidance weight w: l_c + w (l_c - l_u); 0 = off (default: %(default)s)'); _flag(s, 'temperature', type=float, default=1.0)
-    _flag(s, 'num_prompts', type=int, default=200); _flag(s, 'seed', type=int, default=0); _sampler_flags(s)
+    _flag(s, 'num_prompts', type=int, default=200); _flag(s, 'seed', type=int, default=0); _sampler_flags(s); _weights_flag(s)
     _flag(s, 'data', default=None, help='VQ-VAE: data spec to evaluate on (default: the run\'s validation split)')
     _flag(s, 'judge_steps', type=int, default=1500, help='training steps of the in-domain judge (cached per data set); '
           '0: no judge, for a shapes run the probe\'s figures only')

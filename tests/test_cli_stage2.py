@@ -380,3 +380,27 @@ def test_stage_2B_only_run_refuses_to_caption_and_still_evaluates(vq_run, tmp_pa
            '--out', run2, check=True)
     assert load_generator(run2, device='cpu').captions
     assert naruto('caption', '--ckpt', run2, '--image', tmp_path / 'g.png', check=True).stdout.strip()
+
+
+def test_weights_flag_picks_best_or_last(runs, tmp_path):
+    "`--weights best` loads best/ (the lowest validation loss), the default the last weights; a run without best/ gets one line."
+    import shutil
+    from safetensors.torch import save_file
+    run = tmp_path / 'cftn'; shutil.copytree(runs['cftn'], run)
+    f = run / 'best' / 'model.safetensors'                             # best/ made unmistakable: every weight zero
+    save_file({k: torch.zeros_like(v) for k, v in load_file(f).items()}, f)
+    def gen(w):
+        png = tmp_path / f'{w}.png'
+        r = naruto('generate', '--ckpt', run, '--prompt', 'a red circle', '--mode', 'oneshot', '--num_samples', 2, '--weights', w, '--out', png)
+        return r, png
+    (rl, last), (rb, best) = gen('last'), gen('best')
+    assert rl.returncode == 0 and rb.returncode == 0, rl.stderr + rb.stderr
+    assert json.loads(rb.stdout)['weights'] == 'best' and json.loads(rl.stdout)['weights'] == 'last'
+    assert last.read_bytes() != best.read_bytes()                       # the zeroed best/ draws another picture
+    d = tmp_path / 'default.png'                                         # no flag: the last weights, the same picture
+    naruto('generate', '--ckpt', run, '--prompt', 'a red circle', '--mode', 'oneshot', '--num_samples', 2, '--out', d, check=True)
+    assert d.read_bytes() == last.read_bytes()
+    r = naruto('eval', '--ckpt', run, '--weights', 'best', '--num_prompts', 4, '--steps', 2, '--judge_steps', 0, check=True)
+    assert json.loads(r.stdout)['weights'] == 'best'
+    shutil.rmtree(run / 'best')
+    assert 'best' in one_line_error(gen('best')[0])                     # no best/: named, not a traceback
