@@ -219,8 +219,8 @@ def append_round(tag, pairs, into='nbs/results/design_study.json'):
         val = [v for v in read_metrics(Path(folder)/'runs'/r['name']/'metrics.jsonl') if 'val_loss' in v]
         if val: r['curve'] = [[v['step'], v['val_loss'], v.get('val_loss_oneshot')] for v in val]   # the run is still there
         fb = Path(folder)/f"{r['name']}.best.json"                 # its best/ weights scored too (--which best), of this very run
-        if fb.exists() and json.loads(fb.read_text())['train_s'] == r['train_s']:
-            r['best_weights'] = {k: v for k, v in json.loads(fb.read_text()).items() if k in ('best_step', *MODES)}
+        b = json.loads(fb.read_text()) if fb.exists() else {}
+        if b.get('train_s') == r['train_s']: r['best_weights'] = {k: v for k, v in b.items() if k in ('best_step', *MODES)}
         if 'iterative_g1' in r: r['iterative::1'] = r.pop('iterative_g1')
         for w in ('last_weights', 'best_weights'):
             if 'iterative_g1' in r.get(w, {}): r[w]['iterative::1'] = r[w].pop('iterative_g1')
