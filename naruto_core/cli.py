@@ -12,8 +12,8 @@ from .config import GUIDANCE, GUIDANCE_SCHEDULES, NarutoError, TEMPERATURE_SCHED
 from .runs import RunDir, run_config
 
 # %% auto #0
-__all__ = ['WEIGHTS', 'cmd_train_vqvae', 'cmd_encode', 'cmd_eval', 'cmd_train', 'cmd_generate', 'cmd_caption', 'cmd_demo',
-           'cmd_bench', 'cmd_push', 'build_parser', 'main']
+__all__ = ['cmd_train_vqvae', 'cmd_encode', 'cmd_eval', 'cmd_train', 'cmd_generate', 'cmd_caption', 'cmd_demo', 'cmd_bench',
+           'cmd_push', 'build_parser', 'main']
 
 # %% ../nbs/15_cli.ipynb #9642f5eb
 class _Parser(argparse.ArgumentParser):
@@ -25,11 +25,11 @@ def _flag(p, name: str, **kw):
     names = [f'--{name}'] + ([f"--{name.replace('_', '-')}"] if '_' in name else [])
     return p.add_argument(*names, **kw)
 
-WEIGHTS = {'last': 'checkpoint', 'best': 'best'}   # --weights -> load_generator's `which`
+_WEIGHTS = {'last': 'checkpoint', 'best': 'best'}   # --weights -> load_generator's `which`
 
 def _weights_flag(p):
     "Which weights of a generator run `generate` and `eval` load (a VQ-VAE run ignores it)."
-    _flag(p, 'weights', choices=list(WEIGHTS), default='last', help="the run's last weights (default), or best: those with the lowest "
+    _flag(p, 'weights', choices=list(_WEIGHTS), default='last', help="the run's last weights (default), or best: those with the lowest "
           "validation loss (best/: on a small data set a long run overfits past them)")
 
 def _sampler_flags(p):
@@ -126,7 +126,7 @@ def cmd_eval(args):
                    **_sampler_kw(args))              # the decoding, the same for the probe and the judge
         jkw = dict(num_prompts=args.num_prompts, seed=args.seed, log=lambda m: print(m, file=sys.stderr),
                    judge_cfg=JudgeConfig(steps=args.judge_steps))    # the in-domain judge's draw and training
-        bundle = load_generator(run.path, which=WEIGHTS[args.weights])
+        bundle = load_generator(run.path, which=_WEIGHTS[args.weights])
         if bundle.cfg.data.spec != 'shapes':         # real pictures: the in-domain judge (12a_clip), not the shapes probe
             if prompts: raise NarutoError("--prompts applies to shapes runs: a real-picture run is judged on its own data set's captions")
             if args.judge_steps < 1: raise NarutoError("--judge_steps 0 leaves nothing to measure: a real-picture run is scored by the judge only")
@@ -205,7 +205,7 @@ def cmd_generate(args):
     out = Path(args.out)
     if out.suffix.lower() != '.png': raise NarutoError(f"--out must name a .png file, got '{args.out}'")
     kind = _edit_kind(args)
-    b = load_generator(args.ckpt, which=WEIGHTS[args.weights])
+    b = load_generator(args.ckpt, which=_WEIGHTS[args.weights])
     t0 = time.time()
     kw = dict(num_samples=args.num_samples, steps=args.steps, guidance=args.guidance, temperature=args.temperature,
               top_k=args.top_k, seed=args.seed, **_sampler_kw(args))
