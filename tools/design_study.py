@@ -78,6 +78,8 @@ STUDY = {
     'cftn2_joint_h50_c2_sw60': ('cftn2', ['gen.caption_rows=joint', 'gen.caption_image_mask=0.5', 'gen.caption_frac=0.2', 'gen.switch_frac=0.6']),   # round 17: the same rows with the switch between the preset's (0.4) and the spread's (0.8)
     'cftn2_mid33':          ('cftn2', ['gen.bridges=middle', 'gen.bridge_ratio=0.33']),   # round 20: bridges on the middle third (cpu: layer 1 of 4; naruto: 4-7 of 12), both directions
     'cftn2_mid50':          ('cftn2', ['gen.bridges=middle', 'gen.bridge_ratio=0.5']),    # round 20: on the middle half (cpu: layers 1-2; naruto: 3-8)
+    'cftn2_osf30':          ('cftn2', ['gen.oneshot_frac=0.3']),    # round 22: fully masked rows back to a quarter of 2A's batch (0.3 x 4/5)
+    'cftn2_cd05':           ('cftn2', ['gen.cond_drop=0.05']),     # round 22: half the caption dropout (2A's captioning rows already learn the picture unconditionally)
     'cftn2_r14':            ('cftn2', ROUND8),   # the round-8 preset's curriculum written out (round 15's shapes seeds 1-2 ran as cftn2_default then)
     'cftn_textblind':       ('cftn_textblind', []),  # diagnostic (round 12): CFTN whose caption tokens never read the image tokens
     'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
