@@ -4,7 +4,8 @@
     OMP_NUM_THREADS=1 taskset -c 0 python tools/sampling_passes.py --preset cpu --out nbs/results/sampling_passes_cpu.json
 
 `naruto bench`'s own pairing (`bench.masked_sampling_times`: alternating rounds of one forward pass over a fully masked
-image and of `sample_masked` with 12 steps, no guidance; the median of each): `passes` is the second over the first.
+image and of `sample_masked` with 12 steps, no guidance): `passes` is the median over rounds of the second's time over
+the first's, and the milliseconds the median of each. It times at `BenchConfig()`'s batch and repeats for every preset.
 A one-shot pass runs both of CFTN v2's towers; its 12 steps run the text tower once and the image tower 12 times, so
 CFTN v2 can come in under 12. Run it alone on the machine.
 """
