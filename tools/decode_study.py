@@ -57,6 +57,9 @@ SETTINGS = {
     'it_g1_tc07':    dict(mode='iterative', guidance=1.0, temperature=0.7, temperature_schedule='constant'),
     'it4_g1_tc07':   dict(mode='iterative', guidance=1.0, temperature=0.7, steps=4, temperature_schedule='constant'),
     'it2_g1_tc07':   dict(mode='iterative', guidance=1.0, temperature=0.7, steps=2, temperature_schedule='constant'),
+    # round 24: one pass sampled from softmax(logits / t) rather than its argmax (one-shot's cost, a picture per draw)
+    **{f'it1_t{t:02d}': dict(mode='iterative', guidance=0.0, steps=1, temperature=t / 10) for t in (2, 3, 4, 5, 7, 10)},
+    **{f'it1_g1_t{t:02d}': dict(mode='iterative', guidance=1.0, steps=1, temperature=t / 10) for t in (2, 3, 4, 5)},
 }
 KEYS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'kid', 'degenerate_share', 'seconds_per_image',
         'prompt_accuracy', 'seen_prompt_accuracy', 'heldout_prompt_accuracy')     # the last three: shapes runs (the probe)
