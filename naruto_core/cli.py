@@ -44,12 +44,16 @@ def _sampler_flags(p):
     _flag(p, 'temperature_schedule', choices=TEMPERATURE_SCHEDULES, default='linear',
           help='masked models: the sampling temperature annealed from --temperature towards 0 over the passes, or held at it '
                '(default: %(default)s)')
+    _flag(p, 'oneshot_temperature', type=float, default=0.0,
+          help='masked models, --mode oneshot: 0 takes each code\'s most likely value (one picture per prompt); above 0 the one '
+               'pass samples at this temperature, a picture per seed (default: %(default)s; 11_sampling, round 24)')
 
 def _sampler_kw(args) -> dict:
     "The sampler flags as one `MaskedSampling` (values out of range refused there), the keyword every entry point takes."
     from naruto_core.sampling import MaskedSampling
     try: return dict(sampling=MaskedSampling(guidance_schedule=args.guidance_schedule, temperature_schedule=args.temperature_schedule,
-                                             choice_temperature=args.choice_temperature, revise=args.revise))
+                                             choice_temperature=args.choice_temperature, revise=args.revise,
+                                             oneshot_temperature=args.oneshot_temperature))
     except NarutoError as e: raise NarutoError(f"--{e}") from None      # the flag's name, as the user typed it
 
 def _common(p, out: str | None = None, steps=True):

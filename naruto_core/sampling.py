@@ -84,13 +84,15 @@ class MaskedSampling:
     temperature_schedule: str = 'linear'     # TEMPERATURE_SCHEDULES
     choice_temperature: float | None = None  # Gumbel noise on the confidences that decide what stays (None: CHOICE_TEMPERATURE)
     revise: float = 0.0                      # in [0, 1): the first pass decodes every position, later passes redraw the least confident share
+    oneshot_temperature: float = 0.0         # mode 'oneshot': 0 takes each position's most likely code; t > 0 samples softmax(logits / t)
 
     def __post_init__(self):
         _one_of('guidance_schedule', self.guidance_schedule, GUIDANCE_SCHEDULES)
         _one_of('temperature_schedule', self.temperature_schedule, TEMPERATURE_SCHEDULES)
-        for k, v in (('revise', self.revise), ('choice_temperature', self.choice_temperature)):   # choice_temperature may be None
-            if (v is not None or k == 'revise') and (isinstance(v, bool) or not isinstance(v, (int, float))):
-                raise NarutoError(f"{k} must be a number, got {v!r}")
+        for k, v in (('revise', self.revise), ('choice_temperature', self.choice_temperature), ('oneshot_temperature', self.oneshot_temperature)):
+            if (v is not None or k != 'choice_temperature') and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise NarutoError(f"{k} must be a number, got {v!r}")               # only choice_temperature may be None
+        if not self.oneshot_temperature >= 0: raise NarutoError(f"oneshot_temperature must be >= 0, got {self.oneshot_temperature}")
         if self.choice_temperature is not None and not self.choice_temperature >= 0:
             raise NarutoError(f"choice_temperature must be >= 0, got {self.choice_temperature}")
         if not 0 <= self.revise < 1: raise NarutoError(f"revise must be in [0, 1), got {self.revise}")
@@ -236,10 +238,12 @@ def sample_caption(model: nn.Module, codes: Tensor, steps: int = 0, beams: int =
 @torch.no_grad()
 def decode_masked(bundle: GeneratorBundle, text: Tensor, mode: str, steps: int, guidance: float, temperature: float,
                   top_k: int, generator: torch.Generator, sampling: MaskedSampling, init: Tensor | None = None) -> Tensor:
-    "One batch of a masked model's codes as `generate_tokens` and editing ask for it: 'oneshot' is one greedy pass; `init`: codes kept."
-    return sample_masked(bundle.model, text, steps=1 if mode == 'oneshot' else steps, guidance=guidance,
-                         temperature=max(temperature, 1e-6), top_k=top_k, generator=generator,
-                         greedy=mode == 'oneshot' or temperature == 0, init=init, sampling=sampling)
+    """One batch of a masked model's codes as `generate_tokens` and editing ask for it; `init`: codes kept. 'oneshot' is one pass:
+    the most likely codes, or sampled at `sampling.oneshot_temperature` when it is above 0 (`temperature` 0 is argmax in every mode)."""
+    one = mode == 'oneshot'
+    t = sampling.oneshot_temperature if one else temperature
+    return sample_masked(bundle.model, text, steps=1 if one else steps, guidance=guidance, temperature=max(t, 1e-6), top_k=top_k,
+                         generator=generator, greedy=t == 0 or temperature == 0, init=init, sampling=sampling)
 
 @torch.no_grad()
 def generate_tokens(bundle: GeneratorBundle, prompts: list, mode: str | None = None, steps: int = 12,

@@ -54,6 +54,20 @@ def test_sampler_schedules_reach_the_sampler(runs, tmp_path):
     assert (res['guidance_schedule'], res['choice_temperature'], res['revise'], res['temperature_schedule']) == ('linear', 0, 0.25, 'constant')
 
 
+def test_oneshot_temperature_samples_one_pass(runs, tmp_path):
+    "`--oneshot_temperature`: one-shot argmax draws the same picture for every seed; sampled, another seed draws another, the same seed the same."
+    base = ['--ckpt', runs['cftn2'], '--mode', 'oneshot', '--prompt', 'a large red circle in the center on a white background', '--num_samples', 4]
+    pix = {}
+    for name, extra in (('argmax0', ['--seed', 0]), ('argmax1', ['--seed', 1]), ('t0', ['--seed', 0, '--oneshot_temperature', 1]),
+                        ('t0again', ['--seed', 0, '--oneshot_temperature', 1]), ('t1', ['--seed', 1, '--oneshot_temperature', 1])):
+        naruto('generate', *base, '--out', tmp_path / f'{name}.png', *extra, check=True)
+        pix[name] = Image.open(tmp_path / f'{name}.png').tobytes()
+    assert pix['argmax0'] == pix['argmax1'] and pix['t0'] == pix['t0again']
+    assert pix['t0'] != pix['t1'] and pix['t0'] != pix['argmax0']
+    r = naruto('eval', *base[:4], '--oneshot_temperature', 0.5, '--num_prompts', 10, '--judge_steps', 0, check=True)
+    assert json.loads(r.stdout)['oneshot_temperature'] == 0.5
+
+
 def test_generator_records_its_vqvae(runs, vq_run):
     meta = json.loads((runs['cftn2'] / 'generator.json').read_text())
     assert meta['vqvae']['fingerprint'] == _sha(vq_run / 'checkpoint' / 'model.safetensors')[:16]
@@ -170,7 +184,8 @@ def test_caption_beams_score_is_the_captions_likelihood_and_rerank_chooses_by_th
     (['--mode', 'ar'], 'ar'), (['--steps', '0'], 'steps'), (['--num_samples', '0'], 'num_samples'),
     (['--out', 'picture.jpg'], '.png'), (['--temperature', '-1'], 'temperature'),
     (['--choice_temperature', '-1'], '--choice_temperature must be >= 0'),
-    (['--revise', '1'], '--revise must be in [0, 1)'), (['--temperature_schedule', 'cosine'], 'temperature_schedule')])
+    (['--revise', '1'], '--revise must be in [0, 1)'), (['--temperature_schedule', 'cosine'], 'temperature_schedule'),
+    (['--mode', 'oneshot', '--oneshot_temperature', '-0.5'], '--oneshot_temperature must be >= 0')])
 def test_generate_bad_flags(runs, args, needle):
     line = one_line_error(naruto('generate', '--ckpt', runs['cftn2'], '--prompt', 'a red circle', *args))
     assert needle in line
