@@ -17,7 +17,8 @@ from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS_OFFLINE', '1'); os.environ.setdefault('WANDB_MODE', 'disabled')
 
 # name: the sampler's keywords that differ from BASE (`generate`'s own defaults, 12 passes, no guidance)
-BASE = dict(steps=12, temperature=1.0, guidance_schedule='constant', choice_temperature=None, revise=0.0, temperature_schedule='linear')
+BASE = dict(steps=12, temperature=1.0, guidance_schedule='constant', choice_temperature=None, revise=0.0, temperature_schedule='linear',
+            oneshot_temperature=0.0)   # 'oneshot': argmax, as every row before round 24 (it1_*: one pass sampled)
 SETTINGS = {
     'oneshot':       dict(mode='oneshot', guidance=0.0),
     'oneshot_g1':    dict(mode='oneshot', guidance=1.0),
