@@ -46,7 +46,8 @@ def _sampler_flags(p):
                '(default: %(default)s)')
     _flag(p, 'oneshot_temperature', type=float, default=0.0,
           help='masked models, --mode oneshot: 0 takes each code\'s most likely value (one picture per prompt); above 0 the one '
-               'pass samples at this temperature, a picture per seed (default: %(default)s; 11_sampling, round 24)')
+               'pass samples at this temperature, a picture per seed (--temperature 0 still means argmax; default: %(default)s; '
+               '11_sampling, round 24)')
 
 def _sampler_kw(args) -> dict:
     "The sampler flags as one `MaskedSampling` (values out of range refused there), the keyword every entry point takes."

@@ -114,7 +114,7 @@ def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: flo
     `sampling.revise` > 0: the first pass decodes every position (most likely code), each later pass puts the least confident share back."""
     sp = model.space; B, N, K = text.shape[0], sp.num_image_tokens, sp.codebook_size
     greedy = steps == 1 if greedy is None else greedy
-    choice_temperature, revise = sampling.choice, sampling.revise
+    choice_temperature, revise = sampling.choice, sampling.revise if steps > 1 else 0.0   # one pass: nothing to revise
     guidance_schedule, temperature_schedule = sampling.guidance_schedule, sampling.temperature_schedule
     cond = model.condition(torch.cat([text, null_like(text, sp)]) if guidance else text)   # the caption, read once
     tokens = torch.full((B, N), K, dtype=torch.long, device=text.device) if init is None else init.clone()
