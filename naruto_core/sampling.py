@@ -89,12 +89,11 @@ class MaskedSampling:
     def __post_init__(self):
         _one_of('guidance_schedule', self.guidance_schedule, GUIDANCE_SCHEDULES)
         _one_of('temperature_schedule', self.temperature_schedule, TEMPERATURE_SCHEDULES)
-        for k, v in (('revise', self.revise), ('choice_temperature', self.choice_temperature), ('oneshot_temperature', self.oneshot_temperature)):
-            if (v is not None or k != 'choice_temperature') and (isinstance(v, bool) or not isinstance(v, (int, float))):
-                raise NarutoError(f"{k} must be a number, got {v!r}")               # only choice_temperature may be None
-        if not self.oneshot_temperature >= 0: raise NarutoError(f"oneshot_temperature must be >= 0, got {self.oneshot_temperature}")
-        if self.choice_temperature is not None and not self.choice_temperature >= 0:
-            raise NarutoError(f"choice_temperature must be >= 0, got {self.choice_temperature}")
+        for k in ('revise', 'choice_temperature', 'oneshot_temperature'):
+            v = getattr(self, k)
+            if v is None and k == 'choice_temperature': continue                   # None: CHOICE_TEMPERATURE
+            if isinstance(v, bool) or not isinstance(v, (int, float)): raise NarutoError(f"{k} must be a number, got {v!r}")
+            if k != 'revise' and not v >= 0: raise NarutoError(f"{k} must be >= 0, got {v}")
         if not 0 <= self.revise < 1: raise NarutoError(f"revise must be in [0, 1), got {self.revise}")
 
     @property

@@ -58,9 +58,10 @@ SETTINGS = {
     'it_g1_tc07':    dict(mode='iterative', guidance=1.0, temperature=0.7, temperature_schedule='constant'),
     'it4_g1_tc07':   dict(mode='iterative', guidance=1.0, temperature=0.7, steps=4, temperature_schedule='constant'),
     'it2_g1_tc07':   dict(mode='iterative', guidance=1.0, temperature=0.7, steps=2, temperature_schedule='constant'),
-    # round 24: one pass sampled from softmax(logits / t) rather than its argmax (one-shot's cost, a picture per draw)
-    **{f'it1_t{t:02d}': dict(mode='iterative', guidance=0.0, steps=1, temperature=t / 10) for t in (2, 3, 4, 5, 7, 10)},
-    **{f'it1_g1_t{t:02d}': dict(mode='iterative', guidance=1.0, steps=1, temperature=t / 10) for t in (2, 3, 4, 5)},
+    # round 24: one-shot's pass sampled from softmax(logits / t) rather than its argmax (`oneshot_temperature`; 11_sampling
+    # checks it draws what one iterative pass at temperature t draws, as these rows were first decoded)
+    **{f'it1_t{t:02d}': dict(mode='oneshot', guidance=0.0, oneshot_temperature=t / 10) for t in (2, 3, 4, 5, 7, 10)},
+    **{f'it1_g1_t{t:02d}': dict(mode='oneshot', guidance=1.0, oneshot_temperature=t / 10) for t in (2, 3, 4, 5)},
 }
 KEYS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'kid', 'degenerate_share', 'seconds_per_image',
         'prompt_accuracy', 'seen_prompt_accuracy', 'heldout_prompt_accuracy')     # the last three: shapes runs (the probe)
