@@ -48,13 +48,17 @@ def _sampler_flags(p):
           help='masked models, --mode oneshot: 0 takes each code\'s most likely value (one picture per prompt); above 0 the one '
                'pass samples at this temperature, a picture per seed (--temperature 0 still means argmax; default: %(default)s; '
                '11_sampling, round 24)')
+    _flag(p, 'prior_correction', type=float, default=0.0,
+          help='masked models, --mode oneshot: the one pass reads logits - this x log(each code\'s frequency in the training '
+               'pictures), so that doubt does not fall back on the commonest codes (logit adjustment; 1 ranks codes by how much '
+               'the caption raises them; default: %(default)s; 11_sampling, round 27)')
 
 def _sampler_kw(args) -> dict:
     "The sampler flags as one `MaskedSampling` (values out of range refused there), the keyword every entry point takes."
     from naruto_core.sampling import MaskedSampling
     try: return dict(sampling=MaskedSampling(guidance_schedule=args.guidance_schedule, temperature_schedule=args.temperature_schedule,
                                              choice_temperature=args.choice_temperature, revise=args.revise,
-                                             oneshot_temperature=args.oneshot_temperature))
+                                             oneshot_temperature=args.oneshot_temperature, prior_correction=args.prior_correction))
     except NarutoError as e: raise NarutoError(f"--{e}") from None      # the flag's name, as the user typed it
 
 def _common(p, out: str | None = None, steps=True):

@@ -139,3 +139,6 @@ class CodesDataset(Dataset):
         self.captions = self.meta['captions']
     def __len__(self): return len(self.captions)
     def __getitem__(self, i): return self.codes[i], self.captions[i]
+    def counts(self, K: int) -> list:
+        "How often each of the K codes occurs in these grids: K ints (a generator's code prior, `generator.json`'s `code_counts`)."
+        return self.codes.flatten().bincount(minlength=K).tolist()

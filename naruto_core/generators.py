@@ -171,6 +171,21 @@ class GeneratorBundle:
         "Whether it learned to caption: a text head trained image -> text (a run that starts in stage 2A, or kept its 2A weights)."
         return self.model.can_caption and _captions_trained(self.cfg, self.path)
 
+    def code_log_prior(self) -> Tensor:
+        """(K,) log frequency of each code in the training pictures (add-one smoothed), on the model's device: what one-shot's
+        `prior_correction` divides out (`11_sampling`, round 27). From `generator.json`'s `code_counts` (runs set up since
+        round 27), else counted once from the codes cached by the VQ-VAE the run was trained from, when it is still there."""
+        if self.meta.get('code_counts') is None:
+            from naruto_core.codes import CodesDataset, vqvae_fingerprint
+            src = Path(self.meta['vqvae'].get('source', ''))
+            if not (RunDir(src).ckpt/'model.safetensors').exists() or vqvae_fingerprint(src) != self.meta['vqvae']['fingerprint']:
+                raise NarutoError(f"prior_correction needs the frequencies of the training codes: {self.path}/generator.json has no "
+                                  f"'code_counts' (a run set up before they were kept) and the VQ-VAE it was trained from is not at "
+                                  f"'{src}'; decode with prior_correction 0")
+            self.meta['code_counts'] = CodesDataset(src, 'train').counts(self.space.codebook_size)
+        c = torch.tensor(self.meta['code_counts'], dtype=torch.float) + 1
+        return (c / c.sum()).log().to(self.device)
+
 def load_generator(
     run,                         # a generator run directory, or hf://USER/NAME[@REVISION] (a run pushed to the Hub)
     device=None,                 # default: the best available (CUDA, MPS, CPU)

@@ -85,11 +85,12 @@ class MaskedSampling:
     choice_temperature: float | None = None  # Gumbel noise on the confidences that decide what stays (None: CHOICE_TEMPERATURE)
     revise: float = 0.0                      # in [0, 1): the first pass decodes every position, later passes redraw the least confident share
     oneshot_temperature: float = 0.0         # mode 'oneshot': 0 takes each position's most likely code; t > 0 samples softmax(logits / t)
+    prior_correction: float = 0.0            # mode 'oneshot': the pass reads logits - tau * log(the training codes' frequencies) (logit adjustment)
 
     def __post_init__(self):
         _one_of('guidance_schedule', self.guidance_schedule, GUIDANCE_SCHEDULES)
         _one_of('temperature_schedule', self.temperature_schedule, TEMPERATURE_SCHEDULES)
-        for k in ('revise', 'choice_temperature', 'oneshot_temperature'):
+        for k in ('revise', 'choice_temperature', 'oneshot_temperature', 'prior_correction'):
             v = getattr(self, k)
             if v is None and k == 'choice_temperature': continue                   # None: CHOICE_TEMPERATURE
             if isinstance(v, bool) or not isinstance(v, (int, float)): raise NarutoError(f"{k} must be a number, got {v!r}")
@@ -108,9 +109,11 @@ class MaskedSampling:
 @torch.no_grad()
 def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: float = 0.0, temperature: float = 1.0,
                   top_k: int = 0, generator: torch.Generator | None = None, greedy: bool | None = None,
-                  history: list | None = None, init: Tensor | None = None, sampling: MaskedSampling = MaskedSampling()) -> Tensor:
+                  history: list | None = None, init: Tensor | None = None, sampling: MaskedSampling = MaskedSampling(),
+                  logit_bias: Tensor | None = None) -> Tensor:
     """Image tokens (B, N) for captions `text` (B, T) by MaskGIT decoding in `steps` passes (1 = one-shot); `init`: codes kept, K = decode.
-    `sampling.revise` > 0: the first pass decodes every position (most likely code), each later pass puts the least confident share back."""
+    `sampling.revise` > 0: the first pass decodes every position (most likely code), each later pass puts the least confident share back.
+    `logit_bias` (K,): added to every pass's (guided) logits before a code is chosen (`decode_masked`: the prior correction)."""
     sp = model.space; B, N, K = text.shape[0], sp.num_image_tokens, sp.codebook_size
     greedy = steps == 1 if greedy is None else greedy
     choice_temperature, revise = sampling.choice, sampling.revise if steps > 1 else 0.0   # one pass: nothing to revise
@@ -132,6 +135,7 @@ def sample_masked(model: nn.Module, text: Tensor, steps: int = 12, guidance: flo
             w = guidance_weight(guidance, 1 - unknown.sum().item() / max(1, todo.sum().item()), guidance_schedule)
             logits = logits[:B] + w * (logits[:B] - logits[B:])
         logits = logits[unknown].float()                                        # (M, K): the still-masked positions only
+        if logit_bias is not None: logits = logits + logit_bias.float()
         if top_k: logits = filter_logits(logits, 1.0, top_k)
         mx, best = logits.max(-1, keepdim=True)                                 # (M, 1)
         if greedy or temp <= 0 or (revise and not s): new = best[:, 0]   # revising starts from the one-shot picture
@@ -238,11 +242,13 @@ def sample_caption(model: nn.Module, codes: Tensor, steps: int = 0, beams: int =
 def decode_masked(bundle: GeneratorBundle, text: Tensor, mode: str, steps: int, guidance: float, temperature: float,
                   top_k: int, generator: torch.Generator, sampling: MaskedSampling, init: Tensor | None = None) -> Tensor:
     """One batch of a masked model's codes as `generate_tokens` and editing ask for it; `init`: codes kept. 'oneshot' is one pass:
-    the most likely codes, or sampled at `sampling.oneshot_temperature` when it is above 0 (`temperature` 0 is argmax in every mode)."""
+    the most likely codes, or sampled at `sampling.oneshot_temperature` when it is above 0 (`temperature` 0 is argmax in every mode),
+    from logits with the training codes' prior divided out at `sampling.prior_correction` (round 27)."""
     one = mode == 'oneshot'
     t = sampling.oneshot_temperature if one else temperature
+    bias = -sampling.prior_correction * bundle.code_log_prior() if one and sampling.prior_correction else None
     return sample_masked(bundle.model, text, steps=1 if one else steps, guidance=guidance, temperature=max(t, 1e-6), top_k=top_k,
-                         generator=generator, greedy=t == 0 or temperature == 0, init=init, sampling=sampling)
+                         generator=generator, greedy=t == 0 or temperature == 0, init=init, sampling=sampling, logit_bias=bias)
 
 @torch.no_grad()
 def generate_tokens(bundle: GeneratorBundle, prompts: list, mode: str | None = None, steps: int = 12,

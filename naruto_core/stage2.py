@@ -117,7 +117,7 @@ def prepare_generator_run(cfg: Config, model_name: str, vqvae, out, write: bool 
         return meta
     if not write: raise NarutoError(f"{meta_f} is missing: the generator run was not set up")
     cache_codes(vq_run.path, splits=data_splits(cfg.data.spec))
-    captions = CodesDataset(vq_run.path, 'train').captions
+    train_codes = CodesDataset(vq_run.path, 'train'); captions = train_codes.captions
     if not any(c.strip() for c in captions): raise NarutoError(f"every caption of data set '{cfg.data.spec}' is empty")
     tok = load_tokenizer(cfg.text.tokenizer) if cfg.text.tokenizer else train_tokenizer(captions, cfg.text.vocab_size)
     from_data = cfg.data.spec != 'shapes'                # shapes keeps the preset's length, sized for its grammar
@@ -134,7 +134,7 @@ def prepare_generator_run(cfg: Config, model_name: str, vqvae, out, write: bool 
     shutil.copyfile(vq_run.config, run.path/'vqvae'/'config.yaml')
     space = token_space(tok, cfg, vq_cfg.vq.codebook_size, vq_cfg.grid)
     meta = dict(model=model_name, space=asdict(space), tokenizer=fingerprint(run.path/'tokenizer', '*.json'),
-                text_len_from_data=from_data, captions_cut=cut,
+                text_len_from_data=from_data, captions_cut=cut, code_counts=train_codes.counts(vq_cfg.vq.codebook_size),
                 vqvae=dict(fingerprint=fp, source=str(vq_run.path.resolve()), codebook_size=vq_cfg.vq.codebook_size,
                            grid=vq_cfg.grid, image_size=vq_cfg.data.image_size))
     write_json(meta_f, meta, indent=2)

@@ -51,6 +51,8 @@ class PromptPanel:
         self.temperature = W.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description='temperature')
         # one-shot's one pass: 0 takes each code's most likely value (the same picture for every seed), above 0 samples it
         self.oneshot_temperature = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description='one-shot t')
+        # ... and how much of the training codes' prior it divides out (logit adjustment, 11_sampling round 27)
+        self.prior_correction = W.FloatSlider(value=MaskedSampling().prior_correction, min=0.0, max=1.5, step=0.05, description='one-shot prior')
         self.seed = W.IntText(value=0, description='seed')
         self.num_samples = W.IntSlider(value=4, min=1, max=16, description='samples')
         self.upload = W.FileUpload(accept='image/*', multiple=False, description='picture')
@@ -63,7 +65,8 @@ class PromptPanel:
         self.drop.on_click(lambda _: self.set_picture(None))
         self.upload.observe(lambda _: self._on_upload(), names='value')
         self.run.observe(lambda _: self.show_gates(), names='value')
-        controls = W.VBox([self.run, self.mode, self.steps, self.guidance, self.temperature, self.oneshot_temperature, self.seed, self.num_samples,
+        controls = W.VBox([self.run, self.mode, self.steps, self.guidance, self.temperature, self.oneshot_temperature, self.prior_correction,
+                           self.seed, self.num_samples,
                            self.upload, self.box, self.drop, self.button])
         self.widget = W.VBox([self.prompt, W.HBox([controls, W.VBox([self.image, self.status]), W.VBox([self.preview])]), self.gates])
         self.show_gates()
@@ -102,7 +105,7 @@ class PromptPanel:
             auto = self.mode.value == 'auto'
             kw = dict(num_samples=self.num_samples.value, steps=self.steps.value, guidance=self.guidance.value,
                       temperature=self.temperature.value, seed=self.seed.value,
-                      sampling=MaskedSampling(oneshot_temperature=self.oneshot_temperature.value))
+                      sampling=MaskedSampling(oneshot_temperature=self.oneshot_temperature.value, prior_correction=self.prior_correction.value))
             if self.picture is not None:
                 if not self.box.value.strip(): raise NarutoError("type a box x0,y0,x1,y1 to redraw in the picture (or drop the picture)")
                 mode = 'iterative' if auto else self.mode.value

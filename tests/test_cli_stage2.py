@@ -68,6 +68,23 @@ def test_oneshot_temperature_samples_one_pass(runs, tmp_path):
     assert json.loads(r.stdout)['oneshot_temperature'] == 0.5
 
 
+def test_prior_correction_reaches_one_shot(runs, tmp_path):
+    """`--prior_correction`: one-shot's argmax reads the logits less tau x log(code frequency in training), so a large tau changes the
+    picture; iterative decoding does not read it (round 27 measured one-shot); `eval` records it; generator.json keeps the counts."""
+    meta = json.loads((runs['cftn2'] / 'generator.json').read_text())
+    grid, n_train = meta['vqvae']['grid'], 256                           # the tiny preset's training pictures
+    assert len(meta['code_counts']) == meta['vqvae']['codebook_size'] and sum(meta['code_counts']) == n_train * grid ** 2
+    pix = {}
+    for name, extra in (('argmax', ['--mode', 'oneshot']), ('la', ['--mode', 'oneshot', '--prior_correction', 5]),
+                        ('it', ['--mode', 'iterative', '--steps', 4]), ('it_la', ['--mode', 'iterative', '--steps', 4, '--prior_correction', 5])):
+        naruto('generate', '--ckpt', runs['cftn2'], '--prompt', 'a large red circle in the center on a white background',
+               '--num_samples', 2, '--out', tmp_path / f'{name}.png', *extra, check=True)
+        pix[name] = Image.open(tmp_path / f'{name}.png').tobytes()
+    assert pix['la'] != pix['argmax'] and pix['it_la'] == pix['it']
+    r = naruto('eval', '--ckpt', runs['cftn2'], '--mode', 'oneshot', '--prior_correction', 0.75, '--num_prompts', 10, '--judge_steps', 0, check=True)
+    assert json.loads(r.stdout)['prior_correction'] == 0.75
+
+
 def test_generator_records_its_vqvae(runs, vq_run):
     meta = json.loads((runs['cftn2'] / 'generator.json').read_text())
     assert meta['vqvae']['fingerprint'] == _sha(vq_run / 'checkpoint' / 'model.safetensors')[:16]
@@ -185,7 +202,8 @@ def test_caption_beams_score_is_the_captions_likelihood_and_rerank_chooses_by_th
     (['--out', 'picture.jpg'], '.png'), (['--temperature', '-1'], 'temperature'),
     (['--choice_temperature', '-1'], '--choice_temperature must be >= 0'),
     (['--revise', '1'], '--revise must be in [0, 1)'), (['--temperature_schedule', 'cosine'], 'temperature_schedule'),
-    (['--mode', 'oneshot', '--oneshot_temperature', '-0.5'], '--oneshot_temperature must be >= 0')])
+    (['--mode', 'oneshot', '--oneshot_temperature', '-0.5'], '--oneshot_temperature must be >= 0'),
+    (['--mode', 'oneshot', '--prior_correction', '-1'], '--prior_correction must be >= 0')])
 def test_generate_bad_flags(runs, args, needle):
     line = one_line_error(naruto('generate', '--ckpt', runs['cftn2'], '--prompt', 'a red circle', *args))
     assert needle in line

@@ -18,7 +18,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS
 
 # name: the sampler's keywords that differ from BASE (`generate`'s own defaults, 12 passes, no guidance)
 BASE = dict(steps=12, temperature=1.0, guidance_schedule='constant', choice_temperature=None, revise=0.0, temperature_schedule='linear',
-            oneshot_temperature=0.0)   # 'oneshot': argmax, as every row before round 24 (it1_*: one pass sampled)
+            oneshot_temperature=0.0, prior_correction=0.0)   # 'oneshot': argmax, as every row before round 24 (it1_*: one pass sampled)
 SETTINGS = {
     'oneshot':       dict(mode='oneshot', guidance=0.0),
     'oneshot_g1':    dict(mode='oneshot', guidance=1.0),
@@ -62,6 +62,8 @@ SETTINGS = {
     # checks it draws what one iterative pass at temperature t draws, as these rows were first decoded)
     **{f'it1_t{t:02d}': dict(mode='oneshot', guidance=0.0, oneshot_temperature=t / 10) for t in (2, 3, 4, 5, 7, 10)},
     **{f'it1_g1_t{t:02d}': dict(mode='oneshot', guidance=1.0, oneshot_temperature=t / 10) for t in (2, 3, 4, 5)},
+    # round 27: one-shot's argmax with the training codes' prior divided out at tau (`prior_correction`, logit adjustment)
+    **{f'la{t:03d}{g}': dict(mode='oneshot', guidance=1.0 if g else 0.0, prior_correction=t / 100) for t in (25, 50, 75, 100) for g in ('', '_g1')},
 }
 KEYS = ('r_precision', 'clip_score', 'retrieval_top1', 'retrieval_top10', 'kid', 'degenerate_share', 'seconds_per_image',
         'prompt_accuracy', 'seen_prompt_accuracy', 'heldout_prompt_accuracy')     # the last three: shapes runs (the probe)
