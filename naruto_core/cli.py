@@ -50,8 +50,8 @@ def _sampler_flags(p):
                '11_sampling, round 24)')
     _flag(p, 'prior_correction', type=float, default=0.0,
           help='masked models, --mode oneshot: the one pass reads logits - this x log(each code\'s frequency in the training '
-               'pictures), so that doubt does not fall back on the commonest codes (logit adjustment; 1 ranks codes by how much '
-               'the caption raises them; default: %(default)s; 11_sampling, round 27)')
+               'pictures (logit adjustment: 1 ranks codes by how much the caption raises them over their base rate; default: '
+               '%(default)s, best left at 0 with guidance; 11_sampling, round 27)')
 
 def _sampler_kw(args) -> dict:
     "The sampler flags as one `MaskedSampling` (values out of range refused there), the keyword every entry point takes."

@@ -181,8 +181,13 @@ class GeneratorBundle:
             if not (RunDir(src).ckpt/'model.safetensors').exists() or vqvae_fingerprint(src) != self.meta['vqvae']['fingerprint']:
                 raise NarutoError(f"prior_correction needs the frequencies of the training codes: {self.path}/generator.json has no "
                                   f"'code_counts' (a run set up before they were kept) and the VQ-VAE it was trained from is not at "
-                                  f"'{src}'; decode with prior_correction 0")
-            self.meta['code_counts'] = CodesDataset(src, 'train').counts(self.space.codebook_size)
+                                  f"'{src}', or has changed since; decode with prior_correction 0")
+            codes = CodesDataset(src, 'train')
+            if codes.meta.get('data') != self.cfg.data.spec:
+                raise NarutoError(f"prior_correction needs the frequencies of the training codes: the codes cached at '{src}' hold codes "
+                                  f"of '{codes.meta.get('data')}', not of '{self.cfg.data.spec}', which {self.path} was trained on; "
+                                  f"decode with prior_correction 0")
+            self.meta['code_counts'] = codes.counts(self.space.codebook_size)
         c = torch.tensor(self.meta['code_counts'], dtype=torch.float) + 1
         return (c / c.sum()).log().to(self.device)
 

@@ -5,7 +5,7 @@
 # %% ../nbs/11_sampling.ipynb #c267a878
 from __future__ import annotations
 
-import math
+import math, warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -245,6 +245,8 @@ def decode_masked(bundle: GeneratorBundle, text: Tensor, mode: str, steps: int, 
     the most likely codes, or sampled at `sampling.oneshot_temperature` when it is above 0 (`temperature` 0 is argmax in every mode),
     from logits with the training codes' prior divided out at `sampling.prior_correction` (round 27)."""
     one = mode == 'oneshot'
+    if not one and (sampling.oneshot_temperature or sampling.prior_correction):
+        warnings.warn(f"oneshot_temperature and prior_correction shape --mode oneshot's one pass; mode '{mode}' does not read them")
     t = sampling.oneshot_temperature if one else temperature
     bias = -sampling.prior_correction * bundle.code_log_prior() if one and sampling.prior_correction else None
     return sample_masked(bundle.model, text, steps=1 if one else steps, guidance=guidance, temperature=max(t, 1e-6), top_k=top_k,

@@ -52,7 +52,8 @@ class PromptPanel:
         # one-shot's one pass: 0 takes each code's most likely value (the same picture for every seed), above 0 samples it
         self.oneshot_temperature = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description='one-shot t')
         # ... and how much of the training codes' prior it divides out (logit adjustment, 11_sampling round 27)
-        self.prior_correction = W.FloatSlider(value=MaskedSampling().prior_correction, min=0.0, max=1.5, step=0.05, description='one-shot prior')
+        self.prior_correction = W.FloatSlider(value=MaskedSampling().prior_correction, min=0.0, max=1.5, step=0.05, description='one-shot prior',
+                                              tooltip="one-shot: this much of the training codes' log frequency taken off the logits")
         self.seed = W.IntText(value=0, description='seed')
         self.num_samples = W.IntSlider(value=4, min=1, max=16, description='samples')
         self.upload = W.FileUpload(accept='image/*', multiple=False, description='picture')
