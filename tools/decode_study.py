@@ -77,14 +77,20 @@ def validation_prompts(b, seed, n=200):
     return [tr_c[i] for i in torch.randperm(len(tr_c), generator=torch.Generator().manual_seed(100 + seed))[:n]]
 
 
+def sampler_kw(setting):
+    "`generate`'s keywords for `setting`: BASE with the setting's changes, the sampler's schedules gathered into one `MaskedSampling`."
+    import dataclasses
+    from naruto_core.sampling import MaskedSampling
+    kw = {**BASE, **SETTINGS[setting]}
+    kw['sampling'] = MaskedSampling(**{f.name: kw.pop(f.name) for f in dataclasses.fields(MaskedSampling)})
+    return kw
+
+
 def judge(b, setting, seed, asked=None):
     """The in-domain figures of bundle `b` decoded with `setting`: on validation prompts `asked` (retrieval: `seed`'s draw), or as
     reported. A `shapes` run is scored by the probe instead, on its validation prompts (`eval_prompts(seed=seed)`) or the reports' (seed 0)."""
-    import dataclasses
     from naruto_core.clip import judge_generator
-    from naruto_core.sampling import MaskedSampling
-    kw = {**BASE, **SETTINGS[setting]}
-    kw['sampling'] = MaskedSampling(**{f.name: kw.pop(f.name) for f in dataclasses.fields(MaskedSampling)})   # the schedules, as one value
+    kw = sampler_kw(setting)
     if b.cfg.data.spec == 'shapes':
         from naruto_core.evaluation import evaluate_generator
         return evaluate_generator(b, num_prompts=200, caption=False, seed=0 if asked is None else seed, **kw)

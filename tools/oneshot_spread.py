@@ -39,16 +39,15 @@ def spread_figures(judge, images, real_feats, codes=None, seed=0):
 
 def main(argv=None):
     import torch
-    from decode_study import BASE, SETTINGS
+    from decode_study import sampler_kw
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('runs', nargs='+')
     p.add_argument('--out', required=True)
     p.add_argument('--settings', nargs='*', default=['oneshot', 'oneshot_g1', 'it1_t05', 'it_g0', 'it_g1'])
     a = p.parse_args(argv)
-    import dataclasses
     from naruto_core.clip import _draw, load_or_train_judge
     from naruto_core.generators import load_generator
-    from naruto_core.sampling import MaskedSampling, decode_tokens, generate_tokens
+    from naruto_core.sampling import decode_tokens, generate_tokens
     from naruto_core.tokenizer import encode_text
     out = Path(a.out); rows = json.loads(out.read_text()) if out.exists() else []
     done = {(r['run'], r['setting']) for r in rows}
@@ -66,9 +65,7 @@ def main(argv=None):
             done.add(('reconstructions', 'real'))
         for s in a.settings:
             if (Path(run).name, s) in done: continue
-            kw = {**BASE, **SETTINGS[s]}
-            kw['sampling'] = MaskedSampling(**{f.name: kw.pop(f.name) for f in dataclasses.fields(MaskedSampling)})
-            codes = generate_tokens(b, prompts, seed=0, **kw)
+            codes = generate_tokens(b, prompts, seed=0, **sampler_kw(s))
             row = dict(run=Path(run).name, model=b.name, setting=s, **spread_figures(judge, decode_tokens(b, codes), real, codes))
             if s == 'oneshot':                     # the pass before its argmax: how sure each position is
                 with torch.no_grad():
