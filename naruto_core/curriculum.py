@@ -16,7 +16,7 @@ from .generators import GENERATORS, make_generator, null_like
 from .training import unwrap
 
 # %% auto #0
-__all__ = ['stage_at', 'curriculum_plan', 'GeneratorLoss']
+__all__ = ['stage_at', 'curriculum_plan', 'caption_share', 'GeneratorLoss']
 
 # %% ../nbs/10_curriculum.ipynb #30950113
 def stage_at(cfg: GenConfig, step: int) -> str:
@@ -27,7 +27,14 @@ def stage_at(cfg: GenConfig, step: int) -> str:
 def curriculum_plan(cfg: GenConfig) -> str:
     "The curriculum `cfg` trains, in words (what the demo and the logs say)."
     if cfg.stage == '2B': return 'stage 2B only (generation)'
-    return f'stage 2A then 2B (switch at step {cfg.switch_step})' if cfg.switch_step else 'stage 2A only'
+    if not cfg.switch_step: return 'stage 2A only'
+    ramp = f', captioning rows growing to {2 * cfg.caption_frac:g} of a batch' if cfg.caption_schedule == 'ramp' else ''
+    return f'stage 2A then 2B (switch at step {cfg.switch_step}{ramp})'
+
+def caption_share(cfg: GenConfig, step: int) -> float:
+    "The share of a stage-2A batch that captions at `step`: `caption_frac`, or with the 'ramp' schedule 2 x caption_frac x step / switch_step."
+    if cfg.caption_schedule == 'constant': return cfg.caption_frac
+    return 2 * cfg.caption_frac * min(step, cfg.switch_step) / cfg.switch_step
 
 # %% ../nbs/10_curriculum.ipynb #45c0ba56
 class GeneratorLoss:
@@ -56,7 +63,7 @@ class GeneratorLoss:
         B, N = codes.shape; dev = codes.device
         stage = stage_at(self.cfg, step)
         can_caption = stage == '2A' and m.can_caption
-        cap = (torch.rand(B, device=dev) < self.cfg.caption_frac) & can_caption     # (B,) captioning examples
+        cap = (torch.rand(B, device=dev) < caption_share(self.cfg, step)) & can_caption   # (B,) captioning examples
         gen = ~cap
         # text -> image: masked codes at a cosine ratio, some fully masked; captions dropped for guidance
         ratio = cosine_schedule(torch.rand(B, device=dev))

@@ -348,6 +348,26 @@ def test_caption_weight_and_caption_grad_text_train_and_refuse_bad_values(vq_run
                                             '--set', bad, '--out', tmp_path / 'bad'))
 
 
+def test_caption_ramp_grows_the_captioning_rows_towards_the_switch(vq_run, tmp_path):
+    """gen.caption_schedule=ramp: no captioning rows at the first step, most near the switch; without a switch to grow
+    towards, or with more than half the batch captioning at the switch, one error."""
+    from naruto_core.runs import read_metrics
+    run = tmp_path / 'ramp'
+    naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set', 'gen.caption_schedule=ramp',
+           '--set', 'gen.caption_frac=0.5', '--set', 'train_gen.log_every=1', '--out', run, check=True)
+    rows = [m for m in read_metrics(run / 'metrics.jsonl') if 'loss_t2i' in m]     # every step, in order
+    two_a = [m for m in rows if m['stage'] == 2.0]
+    assert len(two_a) == 10 and 'loss_i2t' not in two_a[0], two_a[:1]             # the first step: every row generates
+    assert sum('loss_i2t' in m for m in two_a[5:]) >= 4                           # near the switch most rows caption
+    assert not any('loss_i2t' in m for m in rows if m['stage'] != 2.0)            # stage 2B
+    for bad, key in (('gen.caption_schedule=late', 'caption_schedule'), ('gen.caption_frac=0.75', 'caption_frac')):
+        assert key in one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set',
+                                            'gen.caption_schedule=ramp', '--set', bad, '--out', tmp_path / 'bad'))
+    err = one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set', 'gen.caption_schedule=ramp',
+                                '--set', 'gen.stage=2B', '--out', tmp_path / 'bad2'))
+    assert 'caption_schedule' in err and 'switch_step' in err
+
+
 def test_joint_caption_rows_learn_the_picture(vq_run, tmp_path):
     """gen.caption_rows=joint: with every stage-2A row captioning (caption_frac=1) the picture loss is still trained
     (with the default 'replace' those rows have none)."""
