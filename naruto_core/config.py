@@ -118,6 +118,7 @@ class GenConfig:
     caption_frac: float = 0.5  # 2A: share of a batch trained image->text (captioning)
     caption_schedule: str = 'constant' # 2A: captioning rows at caption_frac all through the stage | 'ramp': from none at
                                #   the first step to 2 x caption_frac at the switch (as many in all, most of them late)
+                               #   | 'decay': from 2 x caption_frac at the first step to none at the switch (most of them early)
     caption_grad: str = 'all'  # cftn2, 2A: the caption loss trains all it reads | only the 'bridges' (text tower kept generation's)
                                #   | the 'text' tower and bridges (the image tower kept generation's)
     caption_weight: float = 1.0 # 2A: weight of the caption loss beside the picture loss
@@ -142,11 +143,11 @@ class GenConfig:
                "GenConfig.caption_grad='bridges' trains the bridges' own projections, which bridge_kv='block' does not have")
         _choice(self, 'caption_grad', ('all', 'bridges', 'text'))
         _choice(self, 'caption_rows', ('replace', 'joint'))
-        _choice(self, 'caption_schedule', ('constant', 'ramp'))
+        _choice(self, 'caption_schedule', ('constant', 'ramp', 'decay'))
         _check(self.caption_schedule == 'constant' or (self.stage == '2A' and self.switch_step > 0 and self.caption_frac <= 0.5),
-               "GenConfig.caption_schedule='ramp' grows stage 2A's captioning rows up to the switch, to 2 x caption_frac: it needs "
-               f"stage='2A', switch_step > 0 and caption_frac <= 0.5, got stage={self.stage!r}, switch_step={self.switch_step}, "
-               f"caption_frac={self.caption_frac}")
+               f"GenConfig.caption_schedule={self.caption_schedule!r} moves stage 2A's captioning rows between the first step and the "
+               "switch, up to 2 x caption_frac: it needs stage='2A', switch_step > 0 and caption_frac <= 0.5, got "
+               f"stage={self.stage!r}, switch_step={self.switch_step}, caption_frac={self.caption_frac}")
         _check(0 < self.caption_image_mask <= 1, f"GenConfig.caption_image_mask must be in (0, 1], got {self.caption_image_mask}")
         _check(self.caption_image_mask == 1 or self.caption_rows == 'joint',
                f"GenConfig.caption_image_mask masks the image of caption_rows='joint' rows; with {self.caption_rows!r} it would do nothing")

@@ -28,13 +28,16 @@ def curriculum_plan(cfg: GenConfig) -> str:
     "The curriculum `cfg` trains, in words (what the demo and the logs say)."
     if cfg.stage == '2B': return 'stage 2B only (generation)'
     if not cfg.switch_step: return 'stage 2A only'
-    ramp = f', captioning rows growing to {2 * cfg.caption_frac:g} of a batch' if cfg.caption_schedule == 'ramp' else ''
-    return f'stage 2A then 2B (switch at step {cfg.switch_step}{ramp})'
+    rows = {'ramp': f', captioning rows growing to {2 * cfg.caption_frac:g} of a batch',
+            'decay': f', captioning rows falling from {2 * cfg.caption_frac:g} of a batch'}.get(cfg.caption_schedule, '')
+    return f'stage 2A then 2B (switch at step {cfg.switch_step}{rows})'
 
 def caption_share(cfg: GenConfig, step: int) -> float:
-    "The share of a stage-2A batch that captions at `step`: `caption_frac`, or with the 'ramp' schedule 2 x caption_frac x step / switch_step."
+    """The share of a stage-2A batch that captions at `step`: `caption_frac` ('constant'); 2 x caption_frac x step /
+    switch_step ('ramp'); 2 x caption_frac x (1 - step / switch_step) ('decay'). The mean over stage 2A is caption_frac."""
     if cfg.caption_schedule == 'constant': return cfg.caption_frac
-    return 2 * cfg.caption_frac * min(step, cfg.switch_step) / cfg.switch_step
+    t = min(step, cfg.switch_step) / cfg.switch_step
+    return 2 * cfg.caption_frac * (t if cfg.caption_schedule == 'ramp' else 1 - t)
 
 # %% ../nbs/10_curriculum.ipynb #45c0ba56
 class GeneratorLoss:
