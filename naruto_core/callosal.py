@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from .blocks import MLP, Attention, Block, GridPositions, TokenSpace, init_positions, init_weights, num_params
 from .config import GenConfig, NarutoError
-from .generators import Generator, check_generator
+from .generators import Generator, check_generator, null_like
 from .runs import read_metrics
 
 if TYPE_CHECKING: import matplotlib.pyplot as plt   # annotations only: the plots import matplotlib when they draw
@@ -282,9 +282,15 @@ class BiHemisphericBrain(Generator):
         "(B, N, K) image logits: the image tower reading `cond = condition(text)`."
         return self.img_head(self.img_norm(self._pixels(self._image_tower(image, cond)[-1])))
 
+    def _caption_reads(self, B: int) -> TextCondition | None:
+        "What the image tower reads on a captioning row: nothing, or (`caption_image_reads='null_caption'`) the null caption."
+        if self.cfg.caption_image_reads == 'nothing': return None
+        return self.condition(null_like(torch.zeros(B, self.space.text_len, dtype=torch.long, device=self.text_pos.device), self.space))
+
     def caption_context(self, image: Tensor) -> list:
-        "Captioning's side of `condition`: the image tower on the image tokens alone, once per image, for every pass of a caption."
-        return self._image_tower(image)
+        """Captioning's side of `condition`: the image tower on the image tokens (reading nothing, or the null caption), once
+        per image, for every pass of a caption."""
+        return self._image_tower(image, self._caption_reads(image.shape[0]))
 
     def caption_logits(self, context: list, text: Tensor) -> Tensor:
         "(B, T, V) text logits of captions `text` (B, T) reading `context = caption_context(image)`: `forward`'s captioning rows."
@@ -298,7 +304,7 @@ class BiHemisphericBrain(Generator):
             if not len(rows): continue
             if captioning:                                                 # the image alone; the text reads it
                 frozen = self.training and self.cfg.caption_grad == 'bridges'   # 2A's caption loss: the bridges only
-                xs = self._image_tower(image[rows]); x = self._pixels(xs[-1])
+                xs = self._image_tower(image[rows], self._caption_reads(len(rows))); x = self._pixels(xs[-1])
                 if self.training and self.cfg.caption_grad == 'text': xs = [s.detach() for s in xs]   # the image tower: generation's
                 t = self._text_tower(text[rows], xs, frozen)[0][-1]
             else:                                                          # the text alone; the image reads it

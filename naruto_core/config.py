@@ -128,6 +128,8 @@ class GenConfig:
     caption_image_mask: float = 1.0 # caption_rows='joint': a captioning row's image is masked at the generation rows'
                                #   draw times this (below 1 the caption reads more of the picture)
     oneshot_frac: float = 0.25 # share of a batch with every image token masked (trains one-shot decoding)
+    caption_image_reads: str = 'nothing' # cftn2: on a captioning row (2A's, and in captioning) the image tower reads no
+                               #   caption | the null caption ('null_caption') through its bridges, as generation's rows without one do
 
     def __post_init__(self):
         _positive(self, 'dim', 'layers', 'heads', 'mlp_ratio')
@@ -144,6 +146,7 @@ class GenConfig:
         _choice(self, 'caption_grad', ('all', 'bridges', 'text'))
         _choice(self, 'caption_rows', ('replace', 'joint'))
         _choice(self, 'caption_schedule', ('constant', 'ramp', 'decay'))
+        _choice(self, 'caption_image_reads', ('nothing', 'null_caption'))
         _check(self.caption_schedule == 'constant' or (self.stage == '2A' and self.switch_step > 0 and self.caption_frac <= 0.5),
                f"GenConfig.caption_schedule={self.caption_schedule!r} moves stage 2A's captioning rows between the first step and the "
                "switch, up to 2 x caption_frac: it needs stage='2A', switch_step > 0 and caption_frac <= 0.5, got "

@@ -368,6 +368,22 @@ def test_caption_ramp_grows_the_captioning_rows_towards_the_switch(vq_run, tmp_p
     assert 'caption_schedule' in err and 'switch_step' in err
 
 
+def test_caption_image_reads_null_trains_captions_and_refuses_bad_values(vq_run, tmp_path):
+    """gen.caption_image_reads=null_caption: the run keeps the setting, so that captioning reads the null caption as its
+    training rows did, and captions; an unknown value is one error that names the key."""
+    from naruto_core.generators import load_generator
+    run = tmp_path / 'null'
+    naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set', 'gen.caption_image_reads=null_caption',
+           '--set', 'gen.caption_rows=joint', '--set', 'gen.caption_frac=0.5', '--out', run, check=True)
+    b = load_generator(run, device='cpu')
+    assert b.model.cfg.caption_image_reads == 'null_caption' and b.model._caption_reads(2) is not None
+    img = tmp_path / 'red.png'
+    Image.new('RGB', (32, 32), (220, 40, 40)).save(img)
+    assert len(naruto('caption', '--ckpt', run, '--image', img, check=True).stdout.strip().splitlines()) == 1
+    assert 'caption_image_reads' in one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny',
+                                                          '--set', 'gen.caption_image_reads=caption', '--out', tmp_path / 'bad'))
+
+
 def test_joint_caption_rows_learn_the_picture(vq_run, tmp_path):
     """gen.caption_rows=joint: with every stage-2A row captioning (caption_frac=1) the picture loss is still trained
     (with the default 'replace' those rows have none)."""
