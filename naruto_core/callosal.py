@@ -304,7 +304,10 @@ class BiHemisphericBrain(Generator):
             if not len(rows): continue
             if captioning:                                                 # the image alone; the text reads it
                 frozen = self.training and self.cfg.caption_grad == 'bridges'   # 2A's caption loss: the bridges only
-                xs = self._image_tower(image[rows], self._caption_reads(len(rows))); x = self._pixels(xs[-1])
+                reads, logged = self._caption_reads(len(rows)), [b.strength for b in self.img_bridges.values()]
+                xs = self._image_tower(image[rows], reads); x = self._pixels(xs[-1])
+                if reads is not None:                                      # the logs keep generation's bridge strengths
+                    for b, s in zip(self.img_bridges.values(), logged): b.strength = s
                 if self.training and self.cfg.caption_grad == 'text': xs = [s.detach() for s in xs]   # the image tower: generation's
                 t = self._text_tower(text[rows], xs, frozen)[0][-1]
             else:                                                          # the text alone; the image reads it

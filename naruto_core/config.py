@@ -147,10 +147,13 @@ class GenConfig:
         _choice(self, 'caption_rows', ('replace', 'joint'))
         _choice(self, 'caption_schedule', ('constant', 'ramp', 'decay'))
         _choice(self, 'caption_image_reads', ('nothing', 'null_caption'))
-        _check(self.caption_schedule == 'constant' or (self.stage == '2A' and self.switch_step > 0 and self.caption_frac <= 0.5),
-               f"GenConfig.caption_schedule={self.caption_schedule!r} moves stage 2A's captioning rows between the first step and the "
-               "switch, up to 2 x caption_frac: it needs stage='2A', switch_step > 0 and caption_frac <= 0.5, got "
-               f"stage={self.stage!r}, switch_step={self.switch_step}, caption_frac={self.caption_frac}")
+        _check(not (self.caption_image_reads == 'null_caption' and self.caption_grad == 'bridges'),
+               "GenConfig.caption_image_reads='null_caption' runs the text tower for a captioning row's image, which "
+               "caption_grad='bridges' keeps out of the caption loss: use one or the other")
+        if self.caption_schedule != 'constant':
+            need = f"GenConfig.caption_schedule={self.caption_schedule!r} moves stage 2A's captioning rows between the first step and the switch"
+            _check(self.stage == '2A' and self.switch_step > 0, f"{need}: it needs stage='2A' and switch_step > 0, got stage={self.stage!r}, switch_step={self.switch_step}")
+            _check(self.caption_frac <= 0.5, f"{need}, up to 2 x caption_frac: caption_frac must be <= 0.5, got {self.caption_frac}")
         _check(0 < self.caption_image_mask <= 1, f"GenConfig.caption_image_mask must be in (0, 1], got {self.caption_image_mask}")
         _check(self.caption_image_mask == 1 or self.caption_rows == 'joint',
                f"GenConfig.caption_image_mask masks the image of caption_rows='joint' rows; with {self.caption_rows!r} it would do nothing")

@@ -34,7 +34,8 @@ def curriculum_plan(cfg: GenConfig) -> str:
 
 def caption_share(cfg: GenConfig, step: int) -> float:
     """The share of a stage-2A batch that captions at `step`: `caption_frac` ('constant'); 2 x caption_frac x step /
-    switch_step ('ramp'); 2 x caption_frac x (1 - step / switch_step) ('decay'). The mean over stage 2A is caption_frac."""
+    switch_step ('ramp'); 2 x caption_frac x (1 - step / switch_step) ('decay'). Over stage 2A the mean is caption_frac
+    (to within caption_frac / switch_step)."""
     if cfg.caption_schedule == 'constant': return cfg.caption_frac
     t = min(step, cfg.switch_step) / cfg.switch_step
     return 2 * cfg.caption_frac * (t if cfg.caption_schedule == 'ramp' else 1 - t)
