@@ -31,6 +31,7 @@ def budget_overrides(cfg, steps: int) -> list:
          f'train_gen.eval_every={min(tc.eval_every, steps)}', f'train_gen.ckpt_every={min(tc.ckpt_every, steps)}',
          f'train_gen.log_every={min(tc.log_every, steps)}']
     if cfg.gen.switch_step: o.append(f'gen.switch_step={max(1, int(cfg.gen.switch_step * steps / S))}')
+    if tc.restart_step: o.append(f'train_gen.restart_step={max(1, int(tc.restart_step * steps / S))}')
     return o
 
 def _step_seconds(cfg, model_name: str, vqvae, steps: int, overrides=()) -> float:

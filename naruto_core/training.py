@@ -26,9 +26,13 @@ __all__ = ['CALLBACK_STATE', 'lr_at', 'make_optimizer', 'rng_state', 'set_rng_st
 
 # %% ../nbs/02b_training.ipynb #92a3f7bc
 def lr_at(step: int, cfg: TrainConfig) -> float:
-    "Linear warmup to `cfg.lr`, then cosine decay to `cfg.lr * cfg.min_lr_ratio` at `cfg.max_steps`."
+    """Linear warmup to `cfg.lr`, then cosine decay to `cfg.lr * cfg.min_lr_ratio` at `cfg.max_steps`. With
+    `cfg.restart_step` (0 < r < max_steps) two such cycles: [0, r) decays to the floor at r, [r, max_steps) warms up again."""
+    start, end, r = 0, cfg.max_steps, cfg.restart_step
+    if 0 < r < cfg.max_steps: start, end = (0, r) if step < r else (r, cfg.max_steps)
+    step -= start
     if step < cfg.warmup: return cfg.lr * (step + 1) / cfg.warmup
-    t = min(1.0, (step - cfg.warmup) / max(1, cfg.max_steps - cfg.warmup))
+    t = min(1.0, (step - cfg.warmup) / max(1, end - start - cfg.warmup))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:

@@ -368,6 +368,21 @@ def test_caption_ramp_grows_the_captioning_rows_towards_the_switch(vq_run, tmp_p
     assert 'caption_schedule' in err and 'switch_step' in err
 
 
+def test_restart_step_gives_stage_2b_its_own_schedule(vq_run, tmp_path):
+    """train_gen.restart_step at the switch: stage 2A's schedule ends at its floor, stage 2B warms up to the peak again
+    (one schedule would be halfway down by then); a negative value is one error that names the key."""
+    from naruto_core.runs import read_metrics
+    run = tmp_path / 'restart'
+    naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set', 'train_gen.restart_step=10',
+           '--set', 'train_gen.log_every=1', '--out', run, check=True)
+    rows = [m for m in read_metrics(run / 'metrics.jsonl') if 'lr' in m]
+    peak, a, b = 2e-3, [m['lr'] for m in rows if m['stage'] == 2.0], [m['lr'] for m in rows if m['stage'] != 2.0]
+    assert len(a) == 10 and len(b) == 10, (len(a), len(b))
+    assert a[-1] < 0.2 * peak and abs(max(b) - peak) < 1e-9 and b[-1] < 0.2 * peak, (a, b)
+    assert 'restart_step' in one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny',
+                                                   '--set', 'train_gen.restart_step=-1', '--out', tmp_path / 'bad'))
+
+
 def test_caption_image_reads_null_trains_captions_and_refuses_bad_values(vq_run, tmp_path):
     """gen.caption_image_reads=null_caption: the run keeps the setting, so that captioning reads the null caption as its
     training rows did, and captions; an unknown value is one error that names the key."""
