@@ -212,7 +212,7 @@ class BiHemisphericBrain(Generator):
         self.text_norm, self.img_norm = nn.LayerNorm(D), nn.LayerNorm(D)
         self.img_head, self.text_head = nn.Linear(D, K), nn.Linear(D, V)
         self.apply(init_weights); init_positions(self.text_pos)
-        self.text_head.weight = self.text_emb.weight                       # tied
+        if cfg.tie_text_head: self.text_head.weight = self.text_emb.weight   # tied: the caption loss trains the embeddings the image reads
         # registers: learned tokens after the image's, in the image tower only: they read the picture and the caption and
         # are read back, as CFTN's caption tokens are; never decoded, and their number does not grow with the caption
         self.registers = nn.Parameter(torch.randn(cfg.image_registers, D) * 0.02) if cfg.image_registers else None

@@ -109,6 +109,7 @@ class GenConfig:
     text_latents: int = 0      # cftn2: the image reads the caption through this many learned latents (0 = every token)
     image_registers: int = 0   # cftn2: learned tokens beside the image's in the image tower (read it and the caption, are read back)
     tie_towers: bool = False   # cftn2: the text tower runs the image tower's blocks (shared weights; own embeddings, norms, bridges)
+    tie_text_head: bool = True # cftn2: the caption head's weights are the caption embeddings' (tied) | False: a head of its own
     bridge_kind: str = 'joint' # cftn2: the other tower as extra keys of the block's attention | a gated cross-attention after the block
     bridge_kv: str = 'own'     # cftn2 joint bridges: the other tower read by the bridge's own norm and key/value projection
                                #   | by the 'block''s own (as one sequence [image; text] would be; the gate stays)

@@ -332,6 +332,23 @@ def test_tied_towers_resume_exactly_generate_and_caption(vq_run, tmp_path):
     assert 'tie_towers' in err and 'text_layers' in err
 
 
+def test_own_caption_head_is_stored_apart_and_captions(vq_run, tmp_path):
+    """gen.tie_text_head=false: the caption head has weights of its own, in the checkpoint beside the caption embeddings
+    and loaded apart from them; the run captions; a value that is not a boolean is one error that names the key."""
+    from naruto_core.generators import load_generator
+    run = tmp_path / 'own_head'
+    naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny', '--set', 'gen.tie_text_head=false', '--out', run, check=True)
+    sd = load_file(run / 'checkpoint' / 'model.safetensors')
+    assert 'text_head.weight' in sd and 'text_emb.weight' in sd and not torch.equal(sd['text_head.weight'], sd['text_emb.weight'])
+    m = load_generator(run, device='cpu').model
+    assert m.text_head.weight is not m.text_emb.weight and torch.equal(m.text_head.weight.detach().cpu(), sd['text_head.weight'])
+    img = tmp_path / 'red.png'
+    Image.new('RGB', (32, 32), (220, 40, 40)).save(img)
+    assert naruto('caption', '--ckpt', run, '--image', img, check=True).stdout.strip()
+    assert 'tie_text_head' in one_line_error(naruto('train', '--model', 'cftn2', '--vqvae', vq_run, '--preset', 'tiny',
+                                                    '--set', 'gen.tie_text_head=maybe', '--out', tmp_path / 'bad'))
+
+
 def test_caption_weight_and_caption_grad_text_train_and_refuse_bad_values(vq_run, tmp_path):
     """gen.caption_weight scales stage 2A's caption loss in the logged loss; gen.caption_grad='text' trains; a negative
     weight or an unknown caption_grad is one error that names the key."""

@@ -89,6 +89,7 @@ STUDY = {
     'cftn2_decay':          ('cftn2', ['gen.caption_schedule=decay']),  # round 29: the mirror image of the ramp, from 2/5 of a batch at the first step to none at the switch
     'cftn2_cir_null':       ('cftn2', ['gen.caption_image_reads=null_caption']),   # round 30: 2A's captioning rows (and captioning) read the null caption through the bridges, not none
     'cftn2_restart':        ('cftn2', ['train_gen.restart_step=1200']),   # round 31: the schedule starts again at the switch (2A decays to its floor, 2B warms up and decays anew)
+    'cftn2_own_head':       ('cftn2', ['gen.tie_text_head=false']),   # round 32: the caption head has weights of its own (the caption loss no longer trains the embeddings as its output layer)
     'cftn2_r14':            ('cftn2', ROUND8),   # the round-8 preset's curriculum written out (round 15's shapes seeds 1-2 ran as cftn2_default then)
     'cftn_textblind':       ('cftn_textblind', []),  # diagnostic (round 12): CFTN whose caption tokens never read the image tokens
     'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
