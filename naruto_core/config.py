@@ -178,8 +178,9 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup: int = 100         # linear warmup steps, then cosine decay to lr * min_lr_ratio
     min_lr_ratio: float = 0.1
-    restart_step: int = 0     # 0: one schedule | > 0: the first decays to the floor here, then warmup and cosine start again
-                              #   (SGDR-style) over the steps that remain; set it to gen.switch_step to give stage 2B its own
+    restart_step: int = 0     # 0: one schedule | > warmup: the first decays to the floor here, then warmup and cosine start
+                              #   again (SGDR-style) over the steps that remain (>= max_steps: one schedule); set it to
+                              #   gen.switch_step to give stage 2B its own (a number of its own: moving the switch leaves it)
     grad_clip: float = 1.0    # max gradient norm (0 = off)
     ckpt_every: int = 200     # steps between checkpoints
     log_every: int = 10       # steps between metrics.jsonl lines
@@ -193,7 +194,8 @@ class TrainConfig:
         _check(self.warmup >= 0 and self.grad_clip >= 0 and self.weight_decay >= 0,
                "TrainConfig.warmup, grad_clip and weight_decay must be >= 0")
         _check(0 <= self.min_lr_ratio <= 1, f"TrainConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        _check(self.restart_step >= 0, f"TrainConfig.restart_step (where the schedule starts again; 0 = never) must be >= 0, got {self.restart_step}")
+        _check(self.restart_step == 0 or self.restart_step > self.warmup,
+               f"TrainConfig.restart_step (where the schedule starts again; 0 = never) must be 0 or past the warmup ({self.warmup}), got {self.restart_step}")
         _check(0 <= self.ema < 1, f"TrainConfig.ema (the weights' moving-average decay) must be in [0, 1), got {self.ema}")
 
 # %% ../nbs/00_config.ipynb #d512b328
