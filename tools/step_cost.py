@@ -8,6 +8,8 @@ on the same real batches (captions of the run's tokenizer, codes of the VQ-VAE's
 curriculum stage apart, and once more with its bridges' strengths and gates neither computed nor logged (what the logs
 cost). Every round times each model for `--steps` steps in turn, in alternating order; the ratios to CFTN's median
 step are taken within a round. `tools/step_ratio.py` times the whole trainer; this one times the step. Run it alone.
+Each model runs a block of steps, so the machine's drift within a round is not paired out: differences of a few
+percent (what the logs cost, say) change sign from round to round at the defaults, and are not resolved by them.
 """
 import argparse, json, os, statistics, sys, time
 from pathlib import Path
