@@ -28,7 +28,7 @@ def step_fn(name, overrides, space, batches, preset, logs=True):
     c = load_config(preset, list(overrides)); torch.manual_seed(0)
     m = make_generator(name, c.gen, space).train()
     if not logs:
-        if c.gen.dropout: raise SystemExit('--no logs needs gen.dropout=0: a bridge out of training mode (no strength) drops nothing')
+        if c.gen.dropout: raise SystemExit('timing without the logs needs gen.dropout=0: a bridge out of training mode (no strength) drops nothing')
         for _, b in m._bridges(): b.train(False)                   # a bridge out of training mode computes no strength
     opt, loss_fn, n = make_optimizer(m, c.train_gen), GeneratorLoss(c.gen, space, log_gates=logs), [0]
     def step():
