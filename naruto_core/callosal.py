@@ -27,10 +27,16 @@ __all__ = ['gate_fn', 'attention_probs', 'CallosalBridge', 'JointBridge', 'place
 
 # %% ../nbs/09_callosal.ipynb #f8cde252
 def gate_fn(g: Tensor, kind: str = 'tanh') -> Tensor:
-    "The gate value of parameter `g`: tanh(g) (closed at g=0) or sigmoid(g) (half open at g=0)."
+    "The gate value of parameter `g`: tanh(g) (closed at g=0), sigmoid(g) (half open at g=0), or 1 ('none': no gate)."
     if kind == 'tanh': return torch.tanh(g)
     if kind == 'sigmoid': return torch.sigmoid(g)
-    raise ValueError(f"gate must be 'tanh' or 'sigmoid', got {kind!r}")
+    if kind == 'none': return torch.ones_like(g)
+    raise ValueError(f"gate must be 'tanh', 'sigmoid' or 'none', got {kind!r}")
+
+def _add_gate(bridge: nn.Module, gate: str, init: float):
+    "A bridge's gate parameter `g`, trained; with `gate='none'` a constant that no optimizer and no checkpoint sees."
+    if gate == 'none': bridge.register_buffer('g', torch.zeros(()), persistent=False)
+    else: bridge.g = nn.Parameter(torch.tensor(float(init)))
 
 # %% ../nbs/09_callosal.ipynb #b65c4fba
 def attention_probs(
@@ -60,7 +66,7 @@ class CallosalBridge(nn.Module):
         self.gate, self.enabled = gate, True
         self.norm_q, self.norm_kv = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = Attention(dim, heads, dropout, cross=True)
-        self.g = nn.Parameter(torch.tensor(float(init)))       # g = 0: closed (tanh) or half open (sigmoid) at init
+        _add_gate(self, gate, init)                             # g = 0: closed (tanh) or half open (sigmoid) at init
         self.drop = nn.Dropout(dropout)
         self.strength = None                                    # set in training: |gated update| / |stream| (for the logs)
 
@@ -91,7 +97,7 @@ class JointBridge(nn.Module):
         if kv not in ('own', 'block'): raise ValueError(f"JointBridge kv must be 'own' or 'block', got {kv!r}")
         self.gate, self.enabled, self.heads, self.kv_from = gate, True, heads, kv
         if kv == 'own': self.norm_kv, self.kv = nn.LayerNorm(dim), nn.Linear(dim, 2 * dim)
-        self.g = nn.Parameter(torch.tensor(float(init)))
+        _add_gate(self, gate, init)
         self.strength = None
 
     def context_kv(self, context: Tensor, blk: Block | None = None) -> tuple:
@@ -184,7 +190,7 @@ def _without_grad_of(blk: nn.Module, fn, *args):
 
 class TextCondition(NamedTuple):
     "What the image tower reads of a caption, computed once per prompt by `BiHemisphericBrain.condition`."
-    states: list    # the text tower's states after every block, (B, T, D) each
+    states: list    # the text tower's states after every block (its input first with fusion='input'), (B, T, D) each
     mask: Tensor    # (B, T) True = a real caption token
     kv: dict        # {image layer: (keys, values)} of its joint bridge, computed once
     reads: dict     # {image layer: (context (B, S, D), key mask (B, S) or None)}: S = T, or `text_latents`
@@ -224,18 +230,24 @@ class BiHemisphericBrain(Generator):
         "The text tower's own learning rate (`gen.text_lr`, for `make_optimizer`): embeddings, blocks, norm, head, text <- image bridges."
         return {} if self.cfg.text_lr == 1 else {pre: self.cfg.text_lr for pre in ('text_', 'txt_bridges')}
 
+    def _first(self, x: Tensor) -> list:
+        "A tower's list of states starts with its input (embeddings) when bridges read at a block's input (`fusion='input'`)."
+        return [x] if self.cfg.fusion == 'input' else []
+
     def _read(self, states: list, l: int, n: int) -> Tensor:
-        "What a bridge after block l of an n-block tower reads of the other tower's per-block `states`."
+        "What a bridge at block l of an n-block tower reads of the other tower's `states` (its input first, for 'input')."
         if self.cfg.fusion == 'final': return states[-1]
+        if self.cfg.fusion == 'input': return states[min(len(states) - 1, round(l * (len(states) - 1) / n))]   # the block's input
         return states[min(len(states) - 1, round((l + 1) * len(states) / n) - 1)]   # the same relative depth
 
     def _text_tower(self, text: Tensor, image_states: list | None = None, frozen: bool = False) -> tuple:
-        """Text states after every block (a list), reading `image_states` across the text <- image bridges when given; key mask.
+        """Text states after every block (a list; its input first with `fusion='input'`), reading `image_states` across the text <- image bridges when given; key mask.
         `frozen`: the text tower's own weights (embeddings, positions, blocks) out of the gradient, the bridges' in it."""
         real = text != self.space.pad_id                                   # (B, T) real caption tokens
         real = real | ~real.any(1, keepdim=True)                           # an all-padding row: attend to all, not to nothing (NaN)
         W, P = (self.text_emb.weight, self.text_pos) if not frozen else (self.text_emb.weight.detach(), self.text_pos.detach())
-        t, out, n = F.embedding(text, W) + P[:text.shape[1]], [], len(self.text_blocks)
+        t, n = F.embedding(text, W) + P[:text.shape[1]], len(self.text_blocks)
+        out = self._first(t)
         for l, blk in enumerate(self.text_blocks):
             br = self.txt_bridges[str(l)] if image_states is not None and str(l) in self.txt_bridges else None
             if isinstance(br, JointBridge): step = lambda t, b=blk, br=br: br.block(b, t, self._read(image_states, l, n), own_mask=real)
@@ -248,9 +260,10 @@ class BiHemisphericBrain(Generator):
         return out, real
 
     def _image_tower(self, image: Tensor, cond: TextCondition | None = None, probs: list | None = None) -> list:
-        "Image states after every block, reading the text `cond = condition(text)` across the image <- text bridges when given."
-        x, out, n = self.img_emb(image) + self.img_pos(), [], len(self.img_blocks)
+        "Image states after every block (its input first with `fusion='input'`), reading the text `cond = condition(text)` across the image <- text bridges when given."
+        x, n = self.img_emb(image) + self.img_pos(), len(self.img_blocks)
         if self.registers is not None: x = torch.cat([x, self.registers.expand(x.shape[0], -1, -1)], 1)
+        out = self._first(x)
         for l, blk in enumerate(self.img_blocks):
             br = self.img_bridges[str(l)] if cond is not None and str(l) in self.img_bridges else None
             ctx, keys = cond.reads[str(l)] if br is not None else (None, None)

@@ -99,12 +99,14 @@ class GenConfig:
     mlp_ratio: int = 4         # MLP hidden = mlp_ratio * dim
     dropout: float = 0.0
     gate: str = 'sigmoid'      # cftn2 callosal gate: sigmoid(g) (half open at start, the original) | tanh(g) (closed)
+                               #   | 'none': no gate (all that is read is added, as one sequence [image; text] would)
     text_lr: float = 1.0       # cftn2: the text tower's learning rate, a multiple of train_gen.lr's
     gate_init: float = 0.0     # cftn2: the gate parameter g at initialisation (sigmoid(0) = 0.5, sigmoid(3) = 0.95; tanh(0) = 0)
     bridges: str = 'all'       # cftn2: bridges on every layer | on the middle third (bridge_ratio)
     # (the cftn2 defaults are chosen by measurement on shapes and real pictures: see 09_callosal, 'Which design: measured')
     bridge_ratio: float = 0.33 # cftn2: share of layers with bridges when bridges='middle'
     fusion: str = 'depth'      # cftn2: a bridge reads the other tower's states at its own depth | its 'final' states (deep fusion)
+                               #   | at its block's 'input' (layer 0 reads embeddings, as one sequence [image; text] would)
     text_layers: int = 0       # cftn2: blocks of the text tower (0 = layers)
     text_latents: int = 0      # cftn2: the image reads the caption through this many learned latents (0 = every token)
     image_registers: int = 0   # cftn2: learned tokens beside the image's in the image tower (read it and the caption, are read back)
@@ -135,9 +137,11 @@ class GenConfig:
     def __post_init__(self):
         _positive(self, 'dim', 'layers', 'heads', 'mlp_ratio')
         _check(self.dim % self.heads == 0, f"GenConfig.dim ({self.dim}) must be divisible by GenConfig.heads ({self.heads})")
-        _choice(self, 'gate', ('tanh', 'sigmoid'))
+        _choice(self, 'gate', ('tanh', 'sigmoid', 'none'))
+        _check(self.gate != 'none' or self.gate_init == 0,
+               f"GenConfig.gate='none' has no gate parameter to initialise: gate_init must be 0, got {self.gate_init}")
         _choice(self, 'bridges', ('all', 'middle'))
-        _choice(self, 'fusion', ('final', 'depth'))
+        _choice(self, 'fusion', ('final', 'depth', 'input'))
         _choice(self, 'bridge_kind', ('cross', 'joint'))
         _choice(self, 'bridge_kv', ('own', 'block'))
         _check(self.bridge_kv == 'own' or self.bridge_kind == 'joint',

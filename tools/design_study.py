@@ -90,6 +90,8 @@ STUDY = {
     'cftn2_cir_null':       ('cftn2', ['gen.caption_image_reads=null_caption']),   # round 30: 2A's captioning rows (and captioning) read the null caption through the bridges, not none
     'cftn2_restart':        ('cftn2', ['train_gen.restart_step=1200']),   # round 31: the schedule starts again at the switch (2A decays to its floor, 2B warms up and decays anew)
     'cftn2_own_head':       ('cftn2', ['gen.tie_text_head=false']),   # round 32: the caption head has weights of its own (the caption loss no longer trains the embeddings as its output layer)
+    'cftn2_input':          ('cftn2', ['gen.fusion=input']),   # round 39: each bridge reads the other tower at its block's input (layer 0: embeddings)
+    'cftn2_input_nogate':   ('cftn2', ['gen.fusion=input', 'gen.gate=none']),   # round 39: ... and adds all it reads (no gate): one sequence's reading, own key/value projection
     'cftn2_r14':            ('cftn2', ROUND8),   # the round-8 preset's curriculum written out (round 15's shapes seeds 1-2 ran as cftn2_default then)
     'cftn_textblind':       ('cftn_textblind', []),  # diagnostic (round 12): CFTN whose caption tokens never read the image tokens
     'xt_maskgit':           ('xt_maskgit', []),      # the x-transformers MaskGIT of CFTN's size (peer), our loop and sampler
