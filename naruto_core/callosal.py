@@ -237,8 +237,8 @@ class BiHemisphericBrain(Generator):
     def _read(self, states: list, l: int, n: int) -> Tensor:
         "What a bridge at block l of an n-block tower reads of the other tower's `states` (its input first, for 'input')."
         if self.cfg.fusion == 'final': return states[-1]
-        if self.cfg.fusion == 'input': return states[min(len(states) - 1, round(l * (len(states) - 1) / n))]   # the block's input
-        return states[min(len(states) - 1, round((l + 1) * len(states) / n) - 1)]   # the same relative depth
+        if self.cfg.fusion == 'input': return states[l * (len(states) - 1) // n]   # the deepest state at or before the block's input
+        return states[min(len(states) - 1, max(0, round((l + 1) * len(states) / n) - 1))]   # the same relative depth (never past the end)
 
     def _text_tower(self, text: Tensor, image_states: list | None = None, frozen: bool = False) -> tuple:
         """Text states after every block (a list; its input first with `fusion='input'`), reading `image_states` across the text <- image bridges when given; key mask.
