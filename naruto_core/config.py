@@ -105,9 +105,10 @@ class GenConfig:
     bridges: str = 'all'       # cftn2: bridges on every layer | on the middle third (bridge_ratio)
     # (the cftn2 defaults are chosen by measurement on shapes and real pictures: see 09_callosal, 'Which design: measured')
     bridge_ratio: float = 0.33 # cftn2: share of layers with bridges when bridges='middle'
-    fusion: str = 'depth'      # cftn2: a bridge reads the other tower's states at its own depth | its 'final' states (deep fusion)
-                               #   | at its block's 'input' (layer 0 reads embeddings, as one sequence [image; text] would,
-                               #   with joint bridges; a cross bridge runs after its block, so it reads one block behind)
+    fusion: str = 'input'      # cftn2: a bridge reads the other tower at its block's 'input' (layer 0 reads embeddings, as
+                               #   one sequence [image; text] would, with joint bridges; a cross bridge runs after its block,
+                               #   so it reads one block behind; round 41) | at its own 'depth' (the state after its block;
+                               #   the default before round 41) | its 'final' states (deep fusion)
     text_layers: int = 0       # cftn2: blocks of the text tower (0 = layers)
     text_latents: int = 0      # cftn2: the image reads the caption through this many learned latents (0 = every token)
     image_registers: int = 0   # cftn2: learned tokens beside the image's in the image tower (read it and the caption, are read back)
