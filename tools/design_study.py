@@ -30,7 +30,7 @@ STUDY = {
     'cftn2_joint_t2_2B':    ('cftn2', ['gen.bridge_kind=joint', 'gen.bridges=all', 'gen.text_layers=2', 'gen.stage=2B', 'gen.switch_frac=0']),
     'cftn2_joint_t2_c2s2':  ('cftn2', ['gen.bridge_kind=joint', 'gen.bridges=all', 'gen.text_layers=2', 'gen.caption_frac=0.2', 'gen.switch_frac=0.2']),
     'cftn2_default':        ('cftn2', []),                          # as the preset ships it (tied towers at `cpu` from round 6, caption_weight 0.25 from 8, round 17's curriculum,
-                                                                     #   bridges reading at the block's input from round 42; every row of rounds 1-41 read 'depth')
+                                                                     #   bridges reading at the block's input after round 41; its rows of rounds 17-41 read 'depth')
     'cftn2_depth':          ('cftn2', ['gen.fusion=depth']),   # the preset of rounds 17-41 (its rows there are named cftn2_default): bridges read the other tower after its block
     'cftn2_untied':         ('cftn2', ['gen.tie_towers=false']),    # a text tower of its own (the `cpu` preset before round 6)
     'cftn2_default_ema995': ('cftn2', ['train_gen.ema=0.995']),
