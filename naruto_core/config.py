@@ -13,10 +13,10 @@ import torch
 import yaml
 
 # %% auto #0
-__all__ = ['PRESETS', 'GUIDANCE', 'GUIDANCE_SCHEDULES', 'TEMPERATURE_SCHEDULES', 'NarutoError', 'ConfigError', 'DataConfig',
-           'TextConfig', 'VQConfig', 'GenConfig', 'TrainConfig', 'Config', 'config_from_dict', 'config_to_dict',
-           'parse_override', 'load_config', 'save_config', 'read_config', 'default_device', 'hf_offline',
-           'progress_bar']
+__all__ = ['PRESETS', 'CHANGED_DEFAULTS', 'GUIDANCE', 'GUIDANCE_SCHEDULES', 'TEMPERATURE_SCHEDULES', 'NarutoError', 'ConfigError',
+           'DataConfig', 'TextConfig', 'VQConfig', 'GenConfig', 'TrainConfig', 'Config', 'config_from_dict',
+           'config_to_dict', 'parse_override', 'load_config', 'save_config', 'read_config', 'default_device',
+           'hf_offline', 'progress_bar']
 
 # %% ../nbs/00_config.ipynb #e483b22c
 class NarutoError(Exception):
@@ -330,12 +330,30 @@ def save_config(cfg: Config, path) -> Path:
     path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     return path
 
+# Fields whose default changed after the field existed, with each default and the day it began. `save_config` writes
+# every field, so a saved config without one of these was trimmed by hand or predates the field: filling in today's
+# default would silently build another model than the one trained (a reading point has no weights to catch it).
+CHANGED_DEFAULTS = {
+    'gen.bridge_kind': (('cross', '2026-12-01'), ('joint', 'later on 2026-12-01')),
+    'gen.fusion': (('final', '2026-12-01'), ('depth', 'later on 2026-12-01 (round 3)'), ('input', '2026-12-07 (round 41)')),
+}
+
+def _missing_changed_default(d: dict, path) -> None:
+    for key, history in CHANGED_DEFAULTS.items():
+        sec, leaf = key.split('.')
+        if not (isinstance(d.get(sec), dict) and leaf in d[sec]):
+            said = ', '.join(f"'{v}' from {since}" for v, since in history)
+            raise ConfigError(f"{path} does not say {key}, whose default has changed ({said}): a config.yaml written by "
+                              f"save_config lists every field; add '{leaf}: <value>' under '{sec}:' with the value the run was trained with")
+
 def read_config(path) -> Config:
-    "Read a `config.yaml` written by `save_config`."
+    "Read a `config.yaml` written by `save_config` (every field; one whose default changed must be there)."
     path = Path(path)
     if not path.exists(): raise ConfigError(f"no config file at {path}")
     try: d = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e: raise ConfigError(f"{path} is not valid YAML: {str(e).splitlines()[0]}")
+    if not isinstance(d, dict): raise ConfigError(f"{path} is not a config: YAML of sections (vq:, gen:, ...) expected")
+    _missing_changed_default(d, path)
     return config_from_dict(d)
 
 # %% ../nbs/00_config.ipynb #e0e381be

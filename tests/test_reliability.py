@@ -78,6 +78,7 @@ def test_pickled_code_in_state_is_refused(run, tmp_path):
     (('vq:', 'vq:\n  colour: red'), "unknown config key 'vq.colour'"),
     (('preset:', 'bogus: 1\npreset:'), "unknown config key 'bogus'"),
     (('codebook_size: 32', 'codebook_size: many'), "'vq.codebook_size' expects int"),
+    (('  fusion: input\n', ''), "does not say gen.fusion"),         # a field whose default changed: not filled in silently
 ])
 def test_edited_config_yaml_is_one_line(run, edit, needle):
     cfg = run / 'config.yaml'
