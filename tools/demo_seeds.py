@@ -9,14 +9,14 @@ Each DIR is the `--out` of one `naruto demo` run; its seed is read from DIR/cftn
 figures from DIR/report.json: caption accuracy and, per decoding, the prompt accuracies (seen, held-out, one and two
 shapes, chance) and seconds per image. wall_s and peak_memory_mb are the report's own (`seconds.total`, the process's
 peak resident memory) and time the last `naruto demo` on DIR: gather a run that was resumed from its first report.
-GROUP `top` writes the top-level keys (the preset that ships; replacing them drops the old preset's `timed_alone`);
-any other name a group of its own. Without `--add` the group is replaced; with it, seeds are added (a seed already
+GROUP `top` writes the top-level keys (the preset of rounds 17-40, which `09_callosal`'s round 17 reads; replacing them
+drops that preset's `timed_alone`); any other name a group of its own (the presets since: `round41`, `round42`). Without `--add` the group is replaced; with it, seeds are added (a seed already
 there is replaced). Paths are relative to where it runs: run it from the repository's root.
 """
 import argparse, json, sys
 from pathlib import Path
 
-TOP = ('command', 'machine', 'design', 'wall_s', 'peak_memory_mb', 'seeds', 'timed_alone')   # the preset that ships
+TOP = ('command', 'machine', 'design', 'wall_s', 'peak_memory_mb', 'seeds', 'timed_alone')   # the preset of rounds 17-40
 KEYS = ('prompt_accuracy', 'chance_prompt_accuracy', 'seen_prompt_accuracy', 'heldout_prompt_accuracy',
         'one_shape_prompt_accuracy', 'two_shape_prompt_accuracy', 'seconds_per_image')
 
